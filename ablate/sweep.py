@@ -1,0 +1,443 @@
+"""``ablate.sweep``: run a study's trials through Optuna with ask/tell, resumably.
+
+One Optuna trial is one configuration trained with one seed. A configuration that the
+sampler proposes is queued again for each further seed (``enqueue_trial``), so every
+configuration is repeated across seeds and the summaries can give confidence intervals.
+With the grid sampler the whole grid is queued up front, seed by seed; workers pop
+queued trials atomically, so none is run twice.
+
+``n_trials`` is the study's total budget: running the same command again runs only
+what is missing, and a larger ``n_trials`` extends the study.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import Trial, TrialState
+
+from ablate import records as rec
+from ablate.config import RunConfig
+from ablate.engine import check_components, run
+from ablate.environment import resolve_device
+from ablate.errors import AblateError, ConfigError
+from ablate.result import EpochMetrics, RunResult
+from ablate.storage import DEFAULT_STORAGE, mask, open_storage
+from ablate.study import Study, Value, get_study, seeds_grid
+from ablate.summary import NOTES_ATTR, PROTOCOL_ATTR, STUDY_ATTR
+from ablate.trainer import Observer, StopRun
+
+FINGERPRINT_ATTR = "ablate:fingerprint"
+INTERRUPTED = "interrupted"
+
+
+@dataclass
+class SweepPlan:
+    """A study with every override applied: what will run, where, and for how long."""
+
+    study: Study
+    protocol: RunConfig
+    name: str
+    storage: str
+    sampler: str
+    pruner: str
+    seeds: int
+    n_trials: int
+    timeout: float | None
+    device: torch.device
+    notes: list[str] = field(default_factory=list)
+
+
+def _protocol_notes(study: Study, protocol: RunConfig, on_cpu_budget: bool) -> list[str]:
+    base = study.protocol
+    changes = []
+    if protocol.epochs < base.epochs:
+        changes.append(f"{protocol.epochs} epochs instead of {base.epochs}")
+    if protocol.train_size and (base.train_size is None or protocol.train_size < base.train_size):
+        changes.append(f"the first {protocol.train_size:,} training images")
+    if protocol.test_size and (base.test_size is None or protocol.test_size < base.test_size):
+        changes.append(f"the first {protocol.test_size:,} test images")
+    if not changes:
+        return []
+    why = "CPU budget" if on_cpu_budget else "overrides"
+    hint = "; pass --full for the full protocol" if on_cpu_budget else ""
+    return [f"protocol shortened ({why}): {', '.join(changes)}{hint}"]
+
+
+def plan_sweep(
+    study: Study | str | Path,
+    *,
+    name: str | None = None,
+    storage: str | None = None,
+    sampler: str | None = None,
+    pruner: str | None = None,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    seeds: int | None = None,
+    epochs: int | None = None,
+    train_size: int | None = None,
+    test_size: int | None = None,
+    device: str | None = None,
+    data_dir: Path | None = None,
+    download: bool | None = None,
+    dataset: str | None = None,
+    full: bool = False,
+) -> SweepPlan:
+    """Resolve a study and overrides into a :class:`SweepPlan` (nothing runs yet)."""
+    spec = get_study(study)
+    if sampler not in (None, "tpe", "random", "grid"):
+        raise ConfigError(f"unknown sampler {sampler!r} (known: tpe, random, grid)")
+    if pruner not in (None, "median", "hyperband", "none"):
+        raise ConfigError(f"unknown pruner {pruner!r} (known: median, hyperband, none)")
+    if seeds is not None:
+        spec = spec.model_copy(update={"seeds": seeds})
+    values = spec.protocol.model_dump(exclude_unset=False)
+    for key, override in (("device", device), ("dataset", dataset)):
+        if override is not None:
+            values[key] = override
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    if download is not None:
+        values["download"] = download
+    resolved_device = resolve_device(values["device"])
+    cpu_budget = spec.cpu_budget if resolved_device.type == "cpu" and not full else None
+    budget = cpu_budget or spec.budget
+    for key, override in (("epochs", epochs), ("train_size", train_size), ("test_size", test_size)):
+        chosen = override if override is not None else getattr(budget, key)
+        if chosen is not None:
+            values[key] = chosen
+    protocol = RunConfig(**values)
+    check_components(protocol)
+    chosen_sampler = sampler or spec.sampler
+    grid_size = len(spec.grid()) if chosen_sampler == "grid" else None
+    if n_trials is None:
+        n_trials = budget.n_trials or (grid_size * spec.seeds if grid_size else 20 * spec.seeds)
+    notes = _protocol_notes(spec, protocol, cpu_budget is not None)
+    rounded = math.ceil(n_trials / spec.seeds) * spec.seeds
+    if rounded != n_trials:
+        notes.append(
+            f"n_trials {n_trials} rounded up to {rounded} "
+            f"({rounded // spec.seeds} configurations x {spec.seeds} seeds)"
+        )
+    if grid_size is not None and rounded > grid_size * spec.seeds:
+        rounded = grid_size * spec.seeds
+    if cpu_budget is not None and n_trials == cpu_budget.n_trials:
+        notes.append(
+            f"CPU budget: {rounded} trials ({rounded // spec.seeds} configurations x "
+            f"{spec.seeds} seeds); on a GPU the default is the full protocol"
+        )
+    return SweepPlan(
+        study=spec,
+        protocol=protocol,
+        name=name or spec.name,
+        storage=storage or DEFAULT_STORAGE,
+        sampler=chosen_sampler,
+        pruner=pruner or spec.pruner,
+        seeds=spec.seeds,
+        n_trials=rounded,
+        timeout=timeout if timeout is not None else budget.timeout,
+        device=resolved_device,
+        notes=notes,
+    )
+
+
+def make_sampler(kind: str, seed: int) -> optuna.samplers.BaseSampler:
+    if kind == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    # grid: every trial is queued with fixed params, so the sampler never has to choose.
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def make_pruner(kind: str, plan_epochs: int, seeds: int) -> optuna.pruners.BasePruner:
+    if kind == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=max(5, 2 * seeds), n_warmup_steps=1)
+    if kind == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource=plan_epochs, reduction_factor=3
+        )
+    return optuna.pruners.NopPruner()
+
+
+def _differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    out = []
+    for key in sorted(set(stored) | set(current)):
+        if key in ("device", "data_dir", "download", "eval_batch_size"):
+            continue
+        if stored.get(key) != current.get(key):
+            out.append(f"{key} {stored.get(key)!r} -> {current.get(key)!r}")
+    return out
+
+
+def open_study(plan: SweepPlan) -> optuna.Study:
+    """Create the plan's study, or load it and check that it is the same experiment."""
+    storage = open_storage(plan.storage)
+    direction = plan.study.direction
+    fingerprint = plan.study.fingerprint(plan.protocol)
+    try:
+        existing = optuna.load_study(study_name=plan.name, storage=storage)
+    except KeyError:
+        existing = None
+    except Exception as exc:
+        raise AblateError(f"cannot read storage {mask(plan.storage)}: {exc}") from None
+    protocol_json = plan.protocol.model_dump(mode="json")
+    if existing is not None:
+        stored = existing.user_attrs.get(FINGERPRINT_ATTR)
+        if stored is None:
+            raise ConfigError(
+                f"study {plan.name!r} in {mask(plan.storage)} was not created by ablate; "
+                f"choose another --name"
+            )
+        if stored != fingerprint:
+            what = _differences(existing.user_attrs.get(PROTOCOL_ATTR, {}), protocol_json)
+            detail = ("protocol differs: " + "; ".join(what)) if what else "search space differs"
+            raise ConfigError(
+                f"study name {plan.name!r} in {mask(plan.storage)} was used with a different "
+                f"search space or protocol ({detail}); use --name NEW or another --storage"
+            )
+        trials = len(existing.get_trials(deepcopy=False))
+        study = optuna.load_study(
+            study_name=plan.name,
+            storage=storage,
+            sampler=make_sampler(plan.sampler, plan.protocol.seed * 100_003 + trials),
+            pruner=make_pruner(plan.pruner, plan.protocol.epochs, plan.seeds),
+        )
+    else:
+        try:
+            study = optuna.create_study(
+                study_name=plan.name,
+                storage=storage,
+                direction=direction,
+                sampler=make_sampler(plan.sampler, plan.protocol.seed),
+                pruner=make_pruner(plan.pruner, plan.protocol.epochs, plan.seeds),
+            )
+        except optuna.exceptions.DuplicatedStudyError:  # another worker was first
+            return open_study(plan)
+        study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
+        study.set_user_attr(STUDY_ATTR, plan.study.model_dump(mode="json"))
+        study.set_user_attr(PROTOCOL_ATTR, protocol_json)
+    study.set_user_attr(NOTES_ATTR, plan.notes)
+    return study
+
+
+# --------------------------------------------------------------------- trials
+
+
+def suggest(trial: Trial, study: Study, grid_mode: bool) -> dict[str, Value]:
+    """Ask the trial for every active parameter (fixed values for queued trials)."""
+    params: dict[str, Value] = {}
+    for param in study.space:
+        if not study.active(param, params):
+            continue
+        if param.type == "categorical" or (grid_mode and param.grid):
+            values = param.grid_values()
+            params[param.name] = trial.suggest_categorical(param.name, values)  # type: ignore[arg-type]
+        elif param.type == "int":
+            params[param.name] = trial.suggest_int(
+                param.name, int(param.low or 0), int(param.high or 0), step=int(param.step or 1)
+            )
+        else:
+            params[param.name] = trial.suggest_float(
+                param.name,
+                float(param.low or 0),
+                float(param.high or 0),
+                log=param.type == "logfloat",
+                step=param.step,
+            )
+    return params
+
+
+class OptunaReporter(Observer):
+    """Reports each epoch to Optuna, then asks whether to prune (as Optuna's examples do)."""
+
+    def __init__(self, trial: Trial, metric: str, pruner: str) -> None:
+        self.trial, self.metric, self.pruner = trial, metric, pruner
+
+    def on_epoch(self, result: RunResult, metrics: EpochMetrics) -> None:
+        value = metrics.val_loss if self.metric == "val_loss" else metrics.val_acc
+        self.trial.report(value, metrics.epoch)
+        if self.trial.should_prune():
+            raise StopRun(
+                "pruned",
+                f"pruned after epoch {metrics.epoch} by the {self.pruner} "
+                f"pruner (val_acc {metrics.val_acc:.4f})",
+            )
+
+
+def objective_value(result: RunResult, metric: str) -> float | None:
+    if not result.epochs:
+        return None
+    if metric == "best_val_acc":
+        return result.best_val_acc
+    if metric == "val_loss":
+        return result.epochs[-1].val_loss
+    return result.final_val_acc
+
+
+def store_result(trial: Trial, result: RunResult) -> None:
+    trial.set_user_attr(rec.PLACEMENT, result.placement)
+    trial.set_user_attr(rec.SLOTS, result.slots)
+    trial.set_user_attr(rec.STATUS, result.status)
+    trial.set_user_attr(rec.REASON, result.reason)
+    trial.set_user_attr(rec.ENVIRONMENT, result.environment)
+    trial.set_user_attr(rec.WALL_TIME, round(result.wall_time_s, 3))
+    trial.set_user_attr(
+        rec.CURVES,
+        {
+            key: [round(getattr(m, key), 6) for m in result.epochs]
+            for key in ("val_acc", "val_loss", "train_loss", "train_acc", "lr")
+        },
+    )
+
+
+class SweepRunner:
+    """The ask/run/tell loop of one process."""
+
+    def __init__(self, plan: SweepPlan, study: optuna.Study, display: Any = None) -> None:
+        self.plan, self.study, self.display = plan, study, display
+        self.grid_mode = plan.sampler == "grid"
+        self.started = time.monotonic()
+        self.ran = 0
+
+    # budget ----------------------------------------------------------------
+
+    def counted(self, trials: list[optuna.trial.FrozenTrial]) -> int:
+        """Trials that use budget: all but interrupted ones (their retry is queued)."""
+        return sum(
+            1
+            for t in trials
+            if not (t.state == TrialState.FAIL and t.user_attrs.get(rec.STATUS) == INTERRUPTED)
+        )
+
+    def finished(self, trials: list[optuna.trial.FrozenTrial]) -> int:
+        return sum(
+            1
+            for t in trials
+            if t.state.is_finished() and t.user_attrs.get(rec.STATUS) != INTERRUPTED
+        )
+
+    def queue_grid(self, trials: list[optuna.trial.FrozenTrial]) -> None:
+        """Queue grid points (seed-major) that are neither run nor queued, up to budget."""
+        have = {
+            (
+                rec.config_key(t.system_attrs.get("fixed_params") or t.params),
+                t.user_attrs.get(rec.SEED),
+            )
+            for t in trials
+            if not (t.state == TrialState.FAIL and t.user_attrs.get(rec.STATUS) == INTERRUPTED)
+        }
+        room = self.plan.n_trials - self.counted(trials)
+        for params, seed in seeds_grid(self.plan.study):
+            if room <= 0:
+                break
+            if (rec.config_key(params), seed) in have:
+                continue
+            self.study.enqueue_trial(params, user_attrs={rec.SEED: seed}, skip_if_exists=False)
+            room -= 1
+
+    def next_trial(self) -> Trial | None:
+        if self.plan.timeout is not None and time.monotonic() - self.started > self.plan.timeout:
+            return None
+        trials = self.study.get_trials(deepcopy=False)
+        if self.grid_mode:
+            self.queue_grid(trials)
+            trials = self.study.get_trials(deepcopy=False)
+        waiting = any(t.state == TrialState.WAITING for t in trials)
+        room = self.plan.n_trials - self.counted(trials)
+        if not waiting and (self.grid_mode or room < self.plan.seeds):
+            return None
+        return self.study.ask()
+
+    # one trial ---------------------------------------------------------------
+
+    def run_trial(self, trial: Trial) -> RunResult | None:
+        params = suggest(trial, self.plan.study, self.grid_mode)
+        seed = trial.user_attrs.get(rec.SEED)
+        if seed is None:
+            seed = 0
+            trial.set_user_attr(rec.SEED, 0)
+            for extra in range(1, self.plan.seeds):
+                self.study.enqueue_trial(params, user_attrs={rec.SEED: extra})
+        config = self.plan.study.config_for(params, int(seed), self.plan.protocol)
+        trial.set_user_attr(rec.CONFIG, config.model_dump(mode="json"))
+        trial.set_user_attr(rec.CONFIG_KEY, rec.config_key(params))
+        observers: list[Observer] = [
+            OptunaReporter(trial, self.plan.study.metric, self.plan.pruner)
+        ]
+        if self.display is not None:
+            observers.append(self.display.trial_observer(trial.number, params, int(seed)))
+        try:
+            result = run(config, observers=observers)
+        except KeyboardInterrupt:
+            self.requeue(trial, params, int(seed))
+            raise
+        except AblateError as exc:
+            trial.set_user_attr(rec.STATUS, "error")
+            trial.set_user_attr(rec.REASON, str(exc))
+            self.study.tell(trial, state=TrialState.FAIL)
+            raise
+        except Exception as exc:  # a crash in one trial never stops the sweep
+            trial.set_user_attr(rec.STATUS, "error")
+            trial.set_user_attr(rec.REASON, f"{type(exc).__name__}: {exc}")
+            self.study.tell(trial, state=TrialState.FAIL)
+            if self.display is not None:
+                self.display.trial_failed(trial.number, f"{type(exc).__name__}: {exc}")
+            return None
+        store_result(trial, result)
+        value = objective_value(result, self.plan.study.metric)
+        if result.status == "pruned":
+            self.study.tell(trial, state=TrialState.PRUNED)
+        elif result.status == "diverged" or value is None or not math.isfinite(value):
+            self.study.tell(trial, state=TrialState.FAIL)
+        else:
+            self.study.tell(trial, value)
+        return result
+
+    def requeue(self, trial: Trial, params: dict[str, Value], seed: int) -> None:
+        """Mark an interrupted trial and queue it again, so a rerun finishes it."""
+        trial.set_user_attr(rec.STATUS, INTERRUPTED)
+        trial.set_user_attr(rec.REASON, "interrupted (Ctrl-C); re-queued")
+        self.study.tell(trial, state=TrialState.FAIL)
+        self.study.enqueue_trial(params, user_attrs={rec.SEED: seed})
+
+    def run(self) -> None:
+        while True:
+            trial = self.next_trial()
+            if trial is None:
+                return
+            result = self.run_trial(trial)
+            self.ran += 1
+            if self.display is not None:
+                self.display.trial_done(self.study, trial.number, result)
+
+
+def sweep(
+    study: Study | str | Path, *, progress: bool = True, console: Any = None, **overrides: Any
+) -> optuna.Study:
+    """Run (or resume) a study and return the ``optuna.Study``.
+
+    ``overrides`` are those of :func:`plan_sweep`: ``n_trials``, ``timeout``, ``seeds``,
+    ``sampler``, ``pruner``, ``storage``, ``name``, ``epochs``, ``train_size``,
+    ``test_size``, ``device``, ``dataset``, ``data_dir``, ``download``, ``full``.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    plan = plan_sweep(study, **overrides)
+    ostudy = open_study(plan)
+    display = None
+    if progress:
+        from ablate.sweep_display import SweepDisplay
+
+        display = SweepDisplay(plan, console=console)
+        display.start(ostudy)
+    runner = SweepRunner(plan, ostudy, display)
+    try:
+        runner.run()
+    finally:
+        if display is not None:
+            display.stop()
+    return ostudy
