@@ -38,7 +38,7 @@ _LAZY = {
     "run": ("ablate.engine", "run"),
     "register_plugin": ("ablate.plugins", "register_plugin"),
     "unregister_plugin": ("ablate.plugins", "unregister_plugin"),
-    "sweep": ("ablate.sweep", "sweep"),
+    "sweep": ("ablate.sweeps", "sweep"),
     "summarize": ("ablate.summary", "summarize"),
 }
 

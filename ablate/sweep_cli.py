@@ -28,7 +28,7 @@ def add_sweep_options(p: argparse.ArgumentParser) -> None:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from ablate.display import make_console
     from ablate.summary import summarize
-    from ablate.sweep import sweep
+    from ablate.sweeps import sweep
 
     try:
         study = sweep(

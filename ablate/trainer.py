@@ -92,6 +92,7 @@ def train(
         for epoch in range(1, epochs + 1):
             tick = time.perf_counter()
             model.train()
+            epoch_lr = optimizer.param_groups[0]["lr"]  # the lr this epoch starts with
             perm = torch.randperm(n, generator=shuffle).to(data.train_x.device)
             loss_sum = torch.zeros((), device=data.train_x.device, dtype=torch.float64)
             correct = torch.zeros((), device=data.train_x.device, dtype=torch.long)
@@ -122,7 +123,7 @@ def train(
                 train_acc=correct.item() / max(1, seen),
                 val_loss=val_loss,
                 val_acc=val_acc,
-                lr=optimizer.param_groups[0]["lr"],
+                lr=epoch_lr,
                 seconds=time.perf_counter() - tick,
                 images_per_s=seen / train_seconds if train_seconds > 0 else 0.0,
             )

@@ -10,6 +10,12 @@ from ablate import hookimpl
 from ablate.data import ImageData, find_idx_dir, load_idx_dataset, search_dirs, user_cache_dir
 from ablate.errors import DataError
 
+# Debian's dataset-fashion-mnist installs here; looked at last.
+SYSTEM_DIRS = {
+    "fashion-mnist": Path("/usr/share/datasets/fashion-mnist"),
+    "mnist": Path("/usr/share/datasets/mnist"),
+}
+
 FASHION_CLASSES = [
     "T-shirt/top",
     "Trouser",
@@ -25,14 +31,9 @@ FASHION_CLASSES = [
 
 
 def _idx_dataset(
-    name: str,
-    torchvision_name: str,
-    system_dir: Path | None,
-    classes: list[str],
-    data_dir: Path | None,
-    download: bool,
+    name: str, torchvision_name: str, classes: list[str], data_dir: Path | None, download: bool
 ) -> ImageData:
-    candidates = search_dirs(name, data_dir, system_dir, torchvision_name)
+    candidates = search_dirs(name, data_dir, SYSTEM_DIRS.get(name), torchvision_name)
     found = find_idx_dir(candidates)
     if found is None and download:
         target = Path(data_dir) if data_dir is not None else user_cache_dir()
@@ -61,25 +62,11 @@ def _download(torchvision_name: str, target: Path) -> None:
 
 
 def fashion_mnist(*, data_dir: Path | None = None, download: bool = False) -> ImageData:
-    return _idx_dataset(
-        "fashion-mnist",
-        "FashionMNIST",
-        Path("/usr/share/datasets/fashion-mnist"),
-        FASHION_CLASSES,
-        data_dir,
-        download,
-    )
+    return _idx_dataset("fashion-mnist", "FashionMNIST", FASHION_CLASSES, data_dir, download)
 
 
 def mnist(*, data_dir: Path | None = None, download: bool = False) -> ImageData:
-    return _idx_dataset(
-        "mnist",
-        "MNIST",
-        Path("/usr/share/datasets/mnist"),
-        [str(i) for i in range(10)],
-        data_dir,
-        download,
-    )
+    return _idx_dataset("mnist", "MNIST", [str(i) for i in range(10)], data_dir, download)
 
 
 def synthetic(
