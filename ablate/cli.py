@@ -72,6 +72,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plugins_new(args: argparse.Namespace) -> int:
+    from ablate.scaffold import write_skeleton
+
+    path = write_skeleton(args.name, args.dest or Path.cwd())
+    sys.stdout.write(
+        f"created {path}\nnext: pip install -e {path} && pytest {path} && ablate list models\n"
+    )
+    return 0
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     from ablate import listing, plugins
     from ablate.display import make_console
@@ -176,6 +186,19 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--trace", action="store_true", help="print each hook call to stderr")
     p.set_defaults(func=cmd_plugins)
+    plugin_commands = p.add_subparsers(
+        dest="plugins_command", metavar="{new}", parser_class=ArgumentParser
+    )
+    new = plugin_commands.add_parser(
+        "new",
+        help="write a ready-to-install plugin skeleton",
+        description="Write a ready-to-install plugin package (pyproject.toml with an 'ablate' "
+        "entry point, a module registering an example model, and a contract test "
+        "that passes as generated).",
+    )
+    new.add_argument("name", help="plugin name: lowercase letters, digits and dashes")
+    new.add_argument("--dest", type=Path, help="where to create it (default: here)")
+    new.set_defaults(func=cmd_plugins_new)
 
     p = sub.add_parser(
         "run",

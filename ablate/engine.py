@@ -16,7 +16,7 @@ from ablate.environment import environment, resolve_device
 from ablate.errors import AblateError, ConfigError
 from ablate.models import build_model, resolve_placement
 from ablate.result import EpochMetrics, RunResult
-from ablate.trainer import Observer, StopRun, batches, train
+from ablate.trainer import Checkpoint, Observer, StopRun, batches, train
 
 _datasets: OrderedDict[tuple, ImageData] = OrderedDict()
 _prepared: OrderedDict[tuple, PreparedData] = OrderedDict()
@@ -130,6 +130,7 @@ def run(
     *,
     observers: Sequence[Observer] = (),
     dtype: torch.dtype = torch.float32,
+    checkpoint: Checkpoint | None = None,
     **overrides: Any,
 ) -> RunResult:
     """Train one configuration and return its :class:`RunResult`.
@@ -190,4 +191,5 @@ def run(
         eval_batch_size=config.eval_batch_size,
         seed=config.seed,
         observers=[*observers, LifecycleHooks(config)],
+        checkpoint=checkpoint,
     )

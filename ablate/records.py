@@ -24,6 +24,8 @@ ENVIRONMENT = "environment"
 CURVES = "curves"
 WALL_TIME = "wall_time_s"
 CONFIG_KEY = "config_key"
+RESUMED_FROM = "resumed_from_epoch"
+RETRY_OF = "retry_of"
 
 STATE_NAMES = {
     TrialState.COMPLETE: "complete",

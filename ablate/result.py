@@ -35,6 +35,7 @@ class RunResult(BaseModel):
     best_val_acc: float | None = None
     best_epoch: int | None = None
     wall_time_s: float = 0.0
+    resumed_from_epoch: int | None = None
     num_params: int = 0
     environment: dict[str, Any] = Field(default_factory=dict)
 

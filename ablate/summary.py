@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import math
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -426,7 +427,9 @@ def importance_table(study: optuna.Study, done: list[TrialRecord]) -> Table | No
     ):
         return None
     try:
-        importances = optuna.importance.get_param_importances(study)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            importances = optuna.importance.get_param_importances(study)
     except Exception:
         return None
     if not importances:

@@ -1,21 +1,22 @@
-"""The ``sweep``, ``studies`` and ``report`` commands."""
+"""The ``sweep``, ``worker``, ``status``, ``studies`` and ``report`` commands."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from ablate.errors import AblateError
 
 
-def _cli():  # late import: cli imports this module while building its parser
+def _cli() -> Any:  # late import: cli imports this module while building its parser
     from ablate import cli
 
     return cli
 
 
-def add_sweep_options(p: argparse.ArgumentParser) -> None:
+def add_study_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--study",
         required=True,
@@ -25,30 +26,87 @@ def add_sweep_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="name of the study in the storage (default: the study's)")
 
 
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    cli = _cli()
+    p.add_argument(
+        "--sampler",
+        choices=("tpe", "random", "grid"),
+        help="tpe (default), random, or grid (exhaustive over the grid)",
+    )
+    p.add_argument(
+        "--pruner",
+        choices=("median", "hyperband", "none"),
+        help="stop weak trials early (default: the study's)",
+    )
+    p.add_argument(
+        "--n-trials",
+        type=cli.positive_int,
+        help="total trials in the study (configurations x seeds)",
+    )
+    p.add_argument("--timeout", type=cli.positive_float, help="stop starting trials after N s")
+    p.add_argument("--seeds", type=cli.positive_int, help="seeds per configuration")
+    p.add_argument("--epochs", type=cli.positive_int, help="shorten the protocol")
+    p.add_argument("--train-size", type=cli.positive_int, help="train on the first N images")
+    p.add_argument("--test-size", type=cli.positive_int, help="evaluate on the first N images")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--dataset", help="run the study on another registered dataset")
+    p.add_argument("--data-dir", type=Path, help="where the dataset's files are")
+    p.add_argument(
+        "--download",
+        action="store_true",
+        default=None,
+        help="download the dataset if it is not found",
+    )
+    p.add_argument("--full", action="store_true", help="run the full protocol even on a CPU")
+    p.add_argument(
+        "--heartbeat",
+        type=cli.positive_int,
+        help="seconds between heartbeats; a silent worker's trial is re-queued "
+        "after twice this (default: 30; database storages only)",
+    )
+    p.add_argument(
+        "--artifacts",
+        type=Path,
+        help="directory for per-epoch trial checkpoints, shared by all workers "
+        "(default: ./ablate-artifacts)",
+    )
+
+
+def _sweep_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return dict(
+        storage=args.storage,
+        name=args.name,
+        sampler=args.sampler,
+        pruner=args.pruner,
+        n_trials=args.n_trials,
+        timeout=args.timeout,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        train_size=args.train_size,
+        test_size=args.test_size,
+        device=args.device,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        download=args.download,
+        full=args.full,
+        heartbeat=args.heartbeat,
+        artifacts=args.artifacts,
+    )
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from ablate.display import make_console
     from ablate.summary import summarize
     from ablate.sweeps import sweep
 
+    devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else None
     try:
         study = sweep(
             args.study,
-            storage=args.storage,
-            name=args.name,
-            sampler=args.sampler,
-            pruner=args.pruner,
-            n_trials=args.n_trials,
-            timeout=args.timeout,
-            seeds=args.seeds,
-            epochs=args.epochs,
-            train_size=args.train_size,
-            test_size=args.test_size,
-            device=args.device,
-            dataset=args.dataset,
-            data_dir=args.data_dir,
-            download=args.download,
-            full=args.full,
             progress=not args.quiet,
+            workers=args.workers,
+            devices=devices,
+            **_sweep_kwargs(args),
         )
     except KeyboardInterrupt:
         sys.stderr.write(
@@ -57,6 +115,60 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         )
         return _cli().EXIT_INTERRUPTED
     summarize(study, console=make_console(), show=True)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Join a sweep as one more worker: run queued and new trials until the budget is spent."""
+    import optuna
+
+    from ablate.sweeps import SweepRunner, open_study, plan_sweep
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    plan = plan_sweep(args.study, **_sweep_kwargs(args))
+    study, _ = open_study(plan)
+    runner = SweepRunner(plan, study, display=None, may_queue=True)
+    sys.stderr.write(f"worker: study {plan.name} on {plan.device}\n")
+    try:
+        runner.run()
+    except KeyboardInterrupt:
+        sys.stderr.write("ablate: interrupted; the running trial was re-queued.\n")
+        return _cli().EXIT_INTERRUPTED
+    sys.stderr.write(f"worker: done after {runner.ran} trials\n")
+    return 0
+
+
+def load_stored(args: argparse.Namespace) -> Any:
+    """The stored optuna.Study named by ``--study``/``--name`` in ``--storage``."""
+    import optuna
+
+    from ablate.storage import DEFAULT_STORAGE, mask, open_storage
+    from ablate.study import get_study
+
+    name = args.name
+    if name is None:
+        text = str(args.study)
+        name = get_study(text).name if text.endswith(".toml") else text
+    url = args.storage or DEFAULT_STORAGE
+    storage = open_storage(url)
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        known = optuna.get_all_study_names(storage)
+        raise AblateError(
+            f"no study {name!r} in {mask(url)} (stored: {', '.join(known) or 'none'})"
+        ) from None
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from ablate.display import make_console
+    from ablate.status import status_table
+
+    make_console().print(status_table(load_stored(args)))
     return 0
 
 
@@ -107,27 +219,10 @@ def cmd_studies(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    import optuna
-
     from ablate.display import make_console
-    from ablate.storage import DEFAULT_STORAGE, mask, open_storage
-    from ablate.study import get_study
     from ablate.summary import summarize
 
-    name = args.name
-    if name is None:
-        text = str(args.study)
-        name = get_study(text).name if text.endswith(".toml") else text
-    url = args.storage or DEFAULT_STORAGE
-    storage = open_storage(url)
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        known = optuna.get_all_study_names(storage)
-        raise AblateError(
-            f"no study {name!r} in {mask(url)} (stored: {', '.join(known) or 'none'})"
-        ) from None
-    summary = summarize(study)
+    summary = summarize(load_stored(args))
     if args.format == "json":
         sys.stdout.write(summary.to_json() + "\n")
     elif args.format == "csv":
@@ -148,39 +243,39 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "again resumes, and a larger --n-trials extends the study. On a CPU the "
         "built-in studies use a shorter budget unless --full is given.",
     )
-    add_sweep_options(p)
+    add_study_options(p)
+    add_run_options(p)
     p.add_argument(
-        "--sampler",
-        choices=("tpe", "random", "grid"),
-        help="tpe (default), random, or grid (exhaustive over the grid)",
-    )
-    p.add_argument(
-        "--pruner",
-        choices=("median", "hyperband", "none"),
-        help="stop weak trials early (default: the study's)",
-    )
-    p.add_argument(
-        "--n-trials",
+        "--workers",
         type=cli.positive_int,
-        help="total trials in the study (configurations x seeds)",
+        help="local worker processes sharing the storage (default: what this "
+        "machine runs best: one per CPU core, or one per GPU)",
     )
-    p.add_argument("--timeout", type=cli.positive_float, help="stop starting trials after N s")
-    p.add_argument("--seeds", type=cli.positive_int, help="seeds per configuration")
-    p.add_argument("--epochs", type=cli.positive_int, help="shorten the protocol")
-    p.add_argument("--train-size", type=cli.positive_int, help="train on the first N images")
-    p.add_argument("--test-size", type=cli.positive_int, help="evaluate on the first N images")
-    p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--dataset", help="run the study on another registered dataset")
-    p.add_argument("--data-dir", type=Path, help="where the dataset's files are")
-    p.add_argument(
-        "--download",
-        action="store_true",
-        default=None,
-        help="download the dataset if it is not found",
-    )
-    p.add_argument("--full", action="store_true", help="run the full protocol even on a CPU")
+    p.add_argument("--devices", help="comma-separated devices for the workers, e.g. cuda:0,cuda:1")
     p.add_argument("--quiet", "-q", action="store_true", help="no live progress")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser(
+        "worker",
+        help="join a sweep from any machine",
+        description="Join a sweep as one more worker on a shared storage (e.g. PostgreSQL): "
+        "it runs queued and new trials until the study's budget is spent. Start "
+        "as many as you like, on any machine that reaches the storage.",
+    )
+    add_study_options(p)
+    add_run_options(p)
+    p.add_argument("--threads", type=cli.positive_int, help="torch threads for this worker")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser(
+        "status",
+        help="trials by state, workers alive, ETA",
+        description="Read only the storage and show the sweep's trials by "
+        "state, the workers alive, and an ETA; works from any "
+        "machine that reaches the storage.",
+    )
+    add_study_options(p)
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser(
         "studies",
@@ -195,7 +290,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="re-render a study's summary from storage",
         description="Re-render the summary tables of a stored study, without training anything.",
     )
-    add_sweep_options(p)
+    add_study_options(p)
     p.add_argument(
         "--format",
         choices=("rich", "json", "csv", "markdown"),

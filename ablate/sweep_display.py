@@ -52,8 +52,10 @@ class _TrialEpochs(Observer):
 class SweepDisplay:
     """Everything a sweep shows while it runs; progress goes to stderr."""
 
-    def __init__(self, plan: Any, console: Console | None = None) -> None:
+    def __init__(self, plan: Any, console: Console | None = None, workers: int = 1) -> None:
         self.plan = plan
+        self.workers = workers
+        self.seen: set[int] = set()
         self.console = console or make_console(stderr=True)
         self.live_mode = self.console.is_terminal
         self.trials = Progress(
@@ -91,10 +93,12 @@ class SweepDisplay:
             if r.state in ("complete", "pruned", "failed") and r.status != "interrupted"
         ]
         self.done_at_start = len(finished)
+        self._initial = {r.number for r in finished}
+        self.seen = set(self._initial)
         self.console.print(
             f"[bold]sweep {plan.name}[/] · {plan.sampler} sampler · {plan.pruner} pruner · "
             f"{plan.n_trials} trials ({plan.seeds} seeds each) · {plan.protocol.epochs} epochs"
-            f" · device {plan.device}",
+            f" · device {plan.device}" + (f" · {self.workers} workers" if self.workers > 1 else ""),
             soft_wrap=True,
         )
         self.console.print(
@@ -120,6 +124,38 @@ class SweepDisplay:
                 self._group(), console=self.console, refresh_per_second=4, transient=True
             )
             self.live.start()
+
+    def poll(self, study: optuna.Study) -> None:
+        """Pool mode: read the storage and show trials that other processes finished."""
+        every = records(study)
+        finished = [
+            r
+            for r in every
+            if r.state in ("complete", "pruned", "failed") and r.status != "interrupted"
+        ]
+        for r in finished:
+            if r.number in self.seen:
+                continue
+            self.seen.add(r.number)
+            value = r.curves.get("val_acc", [None])[-1] if r.curves.get("val_acc") else None
+            line = (
+                f"trial {r.number} {describe_params(r.params, r.placement)} seed={r.seed}: "
+                f"{r.status}, val {pct(value)} after {len(r.curves.get('val_acc', []))} "
+                f"epochs"
+            )
+            (self.live.console if self.live is not None else self.console).print(
+                line, style="dim" if self.live is not None else None, soft_wrap=True
+            )
+        if self.trial_task is not None:
+            self.trials.update(self.trial_task, completed=min(len(finished), self.plan.n_trials))
+        running = sum(1 for r in every if r.state == "running")
+        if self.epoch_task is None:
+            self.epoch_task = self.epochs.add_task("", total=None, stats="")
+        self.epochs.update(self.epoch_task, description=f"{running} trials running", stats="")
+        done = [r for r in every if r.state == "complete" and r.value is not None]
+        self.best = best_configs_table(done, self.plan.study.metric)
+        if self.live is not None:
+            self.live.update(self._group())
 
     def trial_observer(self, number: int, params: dict[str, Any], seed: int) -> Observer:
         return _TrialEpochs(self, number, f"{describe_params(params)} seed={seed}".strip())

@@ -13,7 +13,10 @@ what is missing, and a larger ``n_trials`` extends the study.
 from __future__ import annotations
 
 import math
+import os
+import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,10 +31,19 @@ from ablate.engine import check_components, run
 from ablate.environment import resolve_device
 from ablate.errors import AblateError, ConfigError
 from ablate.result import EpochMetrics, RunResult
-from ablate.storage import DEFAULT_STORAGE, mask, open_storage
+from ablate.storage import DEFAULT_STORAGE, is_storage_error, mask, open_storage
 from ablate.study import Study, Value, get_study, seeds_grid
 from ablate.summary import NOTES_ATTR, PROTOCOL_ATTR, STUDY_ATTR
 from ablate.trainer import Observer, StopRun
+from ablate.workers import (
+    FileCheckpoint,
+    Heartbeat,
+    Presence,
+    default_workers,
+    heartbeat_enabled,
+    interrupt_handling,
+    run_pool,
+)
 
 FINGERPRINT_ATTR = "ablate:fingerprint"
 INTERRUPTED = "interrupted"
@@ -52,6 +64,8 @@ class SweepPlan:
     timeout: float | None
     device: torch.device
     notes: list[str] = field(default_factory=list)
+    heartbeat: int = 30
+    artifacts: Path = Path("ablate-artifacts")
 
 
 def _protocol_notes(study: Study, protocol: RunConfig, on_cpu_budget: bool) -> list[str]:
@@ -88,6 +102,8 @@ def plan_sweep(
     download: bool | None = None,
     dataset: str | None = None,
     full: bool = False,
+    heartbeat: int | None = None,
+    artifacts: Path | None = None,
 ) -> SweepPlan:
     """Resolve a study and overrides into a :class:`SweepPlan` (nothing runs yet)."""
     spec = get_study(study)
@@ -144,6 +160,8 @@ def plan_sweep(
         timeout=timeout if timeout is not None else budget.timeout,
         device=resolved_device,
         notes=notes,
+        heartbeat=heartbeat or int(os.environ.get("ABLATE_HEARTBEAT", "30")),
+        artifacts=Path(artifacts) if artifacts else Path("ablate-artifacts"),
     )
 
 
@@ -174,11 +192,14 @@ def _differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
     return out
 
 
-def open_study(plan: SweepPlan) -> optuna.Study:
-    """Create the plan's study, or load it and check that it is the same experiment."""
-    storage = open_storage(plan.storage)
-    direction = plan.study.direction
+def open_study(plan: SweepPlan) -> tuple[optuna.Study, bool]:
+    """Create the plan's study, or load it and check that it is the same experiment.
+
+    Returns the study and whether this call created it.
+    """
+    storage = open_storage(plan.storage, heartbeat_interval=plan.heartbeat, retry_failed=True)
     fingerprint = plan.study.fingerprint(plan.protocol)
+    pruner = make_pruner(plan.pruner, plan.protocol.epochs, plan.seeds)
     try:
         existing = optuna.load_study(study_name=plan.name, storage=storage)
     except KeyError:
@@ -186,46 +207,61 @@ def open_study(plan: SweepPlan) -> optuna.Study:
     except Exception as exc:
         raise AblateError(f"cannot read storage {mask(plan.storage)}: {exc}") from None
     protocol_json = plan.protocol.model_dump(mode="json")
-    if existing is not None:
-        stored = existing.user_attrs.get(FINGERPRINT_ATTR)
-        if stored is None:
-            raise ConfigError(
-                f"study {plan.name!r} in {mask(plan.storage)} was not created by ablate; "
-                f"choose another --name"
-            )
-        if stored != fingerprint:
-            what = _differences(existing.user_attrs.get(PROTOCOL_ATTR, {}), protocol_json)
-            detail = ("protocol differs: " + "; ".join(what)) if what else "search space differs"
-            raise ConfigError(
-                f"study name {plan.name!r} in {mask(plan.storage)} was used with a different "
-                f"search space or protocol ({detail}); use --name NEW or another --storage"
-            )
-        trials = len(existing.get_trials(deepcopy=False))
-        study = optuna.load_study(
-            study_name=plan.name,
-            storage=storage,
-            sampler=make_sampler(plan.sampler, plan.protocol.seed * 100_003 + trials),
-            pruner=make_pruner(plan.pruner, plan.protocol.epochs, plan.seeds),
-        )
-    else:
+    if existing is None:
         try:
             study = optuna.create_study(
                 study_name=plan.name,
                 storage=storage,
-                direction=direction,
+                direction=plan.study.direction,
                 sampler=make_sampler(plan.sampler, plan.protocol.seed),
-                pruner=make_pruner(plan.pruner, plan.protocol.epochs, plan.seeds),
+                pruner=pruner,
             )
         except optuna.exceptions.DuplicatedStudyError:  # another worker was first
+            time.sleep(1)
             return open_study(plan)
-        study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
         study.set_user_attr(STUDY_ATTR, plan.study.model_dump(mode="json"))
         study.set_user_attr(PROTOCOL_ATTR, protocol_json)
+        study.set_user_attr(NOTES_ATTR, plan.notes)
+        if plan.sampler == "grid":
+            SweepRunner(plan, study).queue_grid(study.get_trials(deepcopy=False))
+        # Written last: other workers wait for it, so they never see a half-queued grid.
+        study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
+        return study, True
+    stored = _wait_for_fingerprint(existing)
+    if stored is None:
+        raise ConfigError(
+            f"study {plan.name!r} in {mask(plan.storage)} was not created by ablate; "
+            f"choose another --name"
+        )
+    if stored != fingerprint:
+        what = _differences(existing.user_attrs.get(PROTOCOL_ATTR, {}), protocol_json)
+        detail = ("protocol differs: " + "; ".join(what)) if what else "search space differs"
+        raise ConfigError(
+            f"study name {plan.name!r} in {mask(plan.storage)} was used with a different "
+            f"search space or protocol ({detail}); use --name NEW or another --storage"
+        )
+    trials = len(existing.get_trials(deepcopy=False))
+    study = optuna.load_study(
+        study_name=plan.name,
+        storage=storage,
+        pruner=pruner,
+        # A fresh seed per session, so a resumed random/TPE sweep does not repeat itself.
+        sampler=make_sampler(plan.sampler, plan.protocol.seed * 100_003 + trials + os.getpid()),
+    )
     study.set_user_attr(NOTES_ATTR, plan.notes)
-    return study
+    return study, False
 
 
-# --------------------------------------------------------------------- trials
+def _wait_for_fingerprint(study: optuna.Study, timeout: float = 60) -> str | None:
+    """A study another worker is still setting up gets its fingerprint last: wait for it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        attrs = study.user_attrs
+        if FINGERPRINT_ATTR in attrs or STUDY_ATTR not in attrs:
+            return attrs.get(FINGERPRINT_ATTR)
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.5)
 
 
 def suggest(trial: Trial, study: Study, grid_mode: bool) -> dict[str, Value]:
@@ -258,8 +294,18 @@ class OptunaReporter(Observer):
     def __init__(self, trial: Trial, metric: str, pruner: str) -> None:
         self.trial, self.metric, self.pruner = trial, metric, pruner
 
+    def on_start(self, result: RunResult, *, steps_per_epoch: int, train_images: int) -> None:
+        # A resumed trial re-reports the epochs its checkpoint already holds.
+        if result.resumed_from_epoch:
+            self.trial.set_user_attr(rec.RESUMED_FROM, result.resumed_from_epoch)
+            for metrics in result.epochs:
+                self.trial.report(self._value(metrics), metrics.epoch)
+
+    def _value(self, metrics: EpochMetrics) -> float:
+        return metrics.val_loss if self.metric == "val_loss" else metrics.val_acc
+
     def on_epoch(self, result: RunResult, metrics: EpochMetrics) -> None:
-        value = metrics.val_loss if self.metric == "val_loss" else metrics.val_acc
+        value = self._value(metrics)
         self.trial.report(value, metrics.epoch)
         if self.trial.should_prune():
             raise StopRun(
@@ -295,41 +341,49 @@ def store_result(trial: Trial, result: RunResult) -> None:
     )
 
 
-class SweepRunner:
-    """The ask/run/tell loop of one process."""
+def superseded(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
+    """Numbers of failed trials that a retry replaces (interrupted or stale ones)."""
+    out: set[int] = set()
+    for t in trials:
+        for origin in (t.user_attrs.get(rec.RETRY_OF), t.system_attrs.get("failed_trial")):
+            if origin is not None:
+                out.add(int(origin))
+    return out
 
-    def __init__(self, plan: SweepPlan, study: optuna.Study, display: Any = None) -> None:
+
+def grid_point(t: optuna.trial.FrozenTrial) -> tuple[str, Any]:
+    return rec.config_key(t.system_attrs.get("fixed_params") or t.params), t.user_attrs.get(
+        rec.SEED
+    )
+
+
+class SweepRunner:
+    """The ask/run/tell loop of one worker process."""
+
+    def __init__(
+        self, plan: SweepPlan, study: optuna.Study, display: Any = None, *, may_queue: bool = True
+    ) -> None:
         self.plan, self.study, self.display = plan, study, display
         self.grid_mode = plan.sampler == "grid"
+        self.may_queue = may_queue
         self.started = time.monotonic()
         self.ran = 0
+        self.heartbeat: Heartbeat | None = None
 
     # budget ----------------------------------------------------------------
 
     def counted(self, trials: list[optuna.trial.FrozenTrial]) -> int:
-        """Trials that use budget: all but interrupted ones (their retry is queued)."""
-        return sum(
-            1
-            for t in trials
-            if not (t.state == TrialState.FAIL and t.user_attrs.get(rec.STATUS) == INTERRUPTED)
-        )
-
-    def finished(self, trials: list[optuna.trial.FrozenTrial]) -> int:
-        return sum(
-            1
-            for t in trials
-            if t.state.is_finished() and t.user_attrs.get(rec.STATUS) != INTERRUPTED
-        )
+        """Trials that use budget: all but failed ones that a retry replaces."""
+        replaced = superseded(trials)
+        return sum(1 for t in trials if not (t.state == TrialState.FAIL and t.number in replaced))
 
     def queue_grid(self, trials: list[optuna.trial.FrozenTrial]) -> None:
         """Queue grid points (seed-major) that are neither run nor queued, up to budget."""
+        replaced = superseded(trials)
         have = {
-            (
-                rec.config_key(t.system_attrs.get("fixed_params") or t.params),
-                t.user_attrs.get(rec.SEED),
-            )
+            grid_point(t)
             for t in trials
-            if not (t.state == TrialState.FAIL and t.user_attrs.get(rec.STATUS) == INTERRUPTED)
+            if not (t.state == TrialState.FAIL and t.number in replaced)
         }
         room = self.plan.n_trials - self.counted(trials)
         for params, seed in seeds_grid(self.plan.study):
@@ -340,18 +394,40 @@ class SweepRunner:
             self.study.enqueue_trial(params, user_attrs={rec.SEED: seed}, skip_if_exists=False)
             room -= 1
 
+    def repair(self, trials: list[optuna.trial.FrozenTrial]) -> None:
+        """Queue again any interrupted trial whose retry is missing (e.g. a hard exit)."""
+        replaced = superseded(trials)
+        for t in trials:
+            if (
+                t.state == TrialState.FAIL
+                and t.user_attrs.get(rec.STATUS) == INTERRUPTED
+                and t.number not in replaced
+            ):
+                self._enqueue_retry(t.number, t.params, int(t.user_attrs.get(rec.SEED, 0)))
+
+    def _enqueue_retry(self, number: int, params: dict[str, Any], seed: int) -> None:
+        self.study.enqueue_trial(params, user_attrs={rec.SEED: seed, rec.RETRY_OF: number})
+
     def next_trial(self) -> Trial | None:
         if self.plan.timeout is not None and time.monotonic() - self.started > self.plan.timeout:
             return None
+        if heartbeat_enabled(self.study):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(self.study)  # re-queues dead workers' trials
         trials = self.study.get_trials(deepcopy=False)
-        if self.grid_mode:
-            self.queue_grid(trials)
+        if self.may_queue:
+            self.repair(trials)
+            if self.grid_mode:
+                self.queue_grid(trials)
             trials = self.study.get_trials(deepcopy=False)
         waiting = any(t.state == TrialState.WAITING for t in trials)
         room = self.plan.n_trials - self.counted(trials)
         if not waiting and (self.grid_mode or room < self.plan.seeds):
             return None
-        return self.study.ask()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "heartbeat is supposed to be used with optimize"
+            return self.study.ask()
 
     # one trial ---------------------------------------------------------------
 
@@ -366,77 +442,173 @@ class SweepRunner:
         config = self.plan.study.config_for(params, int(seed), self.plan.protocol)
         trial.set_user_attr(rec.CONFIG, config.model_dump(mode="json"))
         trial.set_user_attr(rec.CONFIG_KEY, rec.config_key(params))
+        checkpoint = FileCheckpoint(
+            self.plan.artifacts, self.plan.name, rec.config_key(params), int(seed)
+        )
         observers: list[Observer] = [
             OptunaReporter(trial, self.plan.study.metric, self.plan.pruner)
         ]
         if self.display is not None:
             observers.append(self.display.trial_observer(trial.number, params, int(seed)))
+        if self.heartbeat is not None:
+            self.heartbeat.trial_id = trial._trial_id
+            self.heartbeat.presence.update(trial=trial.number, state="running")
         try:
-            result = run(config, observers=observers)
+            result = run(config, observers=observers, checkpoint=checkpoint)
         except KeyboardInterrupt:
             self.requeue(trial, params, int(seed))
             raise
         except AblateError as exc:
-            trial.set_user_attr(rec.STATUS, "error")
-            trial.set_user_attr(rec.REASON, str(exc))
-            self.study.tell(trial, state=TrialState.FAIL)
+            self._fail(trial, "error", str(exc))
             raise
-        except Exception as exc:  # a crash in one trial never stops the sweep
-            trial.set_user_attr(rec.STATUS, "error")
-            trial.set_user_attr(rec.REASON, f"{type(exc).__name__}: {exc}")
-            self.study.tell(trial, state=TrialState.FAIL)
+        except Exception as exc:
+            if is_storage_error(exc):
+                raise AblateError(
+                    f"lost the storage {mask(self.plan.storage)}: "
+                    f"{mask(str(exc).splitlines()[0])}; trial {trial.number} is re-queued "
+                    f"once its heartbeat goes stale"
+                ) from None
+            # A crash in one trial never stops the sweep.
+            self._fail(trial, "error", f"{type(exc).__name__}: {exc}")
             if self.display is not None:
                 self.display.trial_failed(trial.number, f"{type(exc).__name__}: {exc}")
             return None
-        store_result(trial, result)
-        value = objective_value(result, self.plan.study.metric)
-        if result.status == "pruned":
-            self.study.tell(trial, state=TrialState.PRUNED)
-        elif result.status == "diverged" or value is None or not math.isfinite(value):
-            self.study.tell(trial, state=TrialState.FAIL)
-        else:
-            self.study.tell(trial, value)
+        finally:
+            if self.heartbeat is not None:
+                self.heartbeat.trial_id = None
+                self.heartbeat.presence.update(trial=None, state="idle")
+        self._finish(trial, result)
+        checkpoint.remove()
         return result
+
+    def _fail(self, trial: Trial, status: str, reason: str) -> None:
+        trial.set_user_attr(rec.STATUS, status)
+        trial.set_user_attr(rec.REASON, reason)
+        self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+
+    def _finish(self, trial: Trial, result: RunResult) -> None:
+        try:
+            store_result(trial, result)
+            value = objective_value(result, self.plan.study.metric)
+            if result.status == "pruned":
+                self.study.tell(trial, state=TrialState.PRUNED)
+            elif result.status == "diverged" or value is None or not math.isfinite(value):
+                self.study.tell(trial, state=TrialState.FAIL)
+            else:
+                self.study.tell(trial, value)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # This worker was presumed dead and the trial was re-queued; the retry counts.
+            sys.stderr.write(
+                f"ablate: warning: trial {trial.number} was taken over by "
+                f"another worker (heartbeat went stale); result dropped\n"
+            )
 
     def requeue(self, trial: Trial, params: dict[str, Value], seed: int) -> None:
         """Mark an interrupted trial and queue it again, so a rerun finishes it."""
         trial.set_user_attr(rec.STATUS, INTERRUPTED)
         trial.set_user_attr(rec.REASON, "interrupted (Ctrl-C); re-queued")
-        self.study.tell(trial, state=TrialState.FAIL)
-        self.study.enqueue_trial(params, user_attrs={rec.SEED: seed})
+        self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        self._enqueue_retry(trial.number, params, seed)
 
     def run(self) -> None:
-        while True:
-            trial = self.next_trial()
-            if trial is None:
-                return
-            result = self.run_trial(trial)
-            self.ran += 1
-            if self.display is not None:
-                self.display.trial_done(self.study, trial.number, result)
+        presence = Presence(self.study, str(self.plan.device))
+        with interrupt_handling(), Heartbeat(self.study, presence, self.plan.heartbeat / 2) as beat:
+            self.heartbeat = beat
+            while True:
+                trial = self.next_trial()
+                if trial is None:
+                    return
+                result = self.run_trial(trial)
+                self.ran += 1
+                if self.display is not None:
+                    self.display.trial_done(self.study, trial.number, result)
+
+
+POOL_OPTIONS = (
+    "storage",
+    "name",
+    "sampler",
+    "pruner",
+    "n_trials",
+    "timeout",
+    "seeds",
+    "epochs",
+    "train_size",
+    "test_size",
+    "device",
+    "dataset",
+    "data_dir",
+    "download",
+    "full",
+    "heartbeat",
+    "artifacts",
+)
 
 
 def sweep(
-    study: Study | str | Path, *, progress: bool = True, console: Any = None, **overrides: Any
+    study: Study | str | Path,
+    *,
+    progress: bool = True,
+    console: Any = None,
+    workers: int | None = None,
+    devices: list[str] | None = None,
+    **overrides: Any,
 ) -> optuna.Study:
     """Run (or resume) a study and return the ``optuna.Study``.
 
     ``overrides`` are those of :func:`plan_sweep`: ``n_trials``, ``timeout``, ``seeds``,
     ``sampler``, ``pruner``, ``storage``, ``name``, ``epochs``, ``train_size``,
-    ``test_size``, ``device``, ``dataset``, ``data_dir``, ``download``, ``full``.
+    ``test_size``, ``device``, ``dataset``, ``data_dir``, ``download``, ``full``,
+    ``heartbeat``, ``artifacts``. ``workers`` local processes share the storage
+    (default: what this machine runs best); ``devices`` spreads them over GPUs.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     plan = plan_sweep(study, **overrides)
-    ostudy = open_study(plan)
+    ostudy, _ = open_study(plan)
+    auto_workers, threads = default_workers(plan.device)
+    count = workers or (len(devices) if devices else auto_workers)
+    if workers and not os.environ.get("ABLATE_WORKERS"):
+        threads = max(1, (os.cpu_count() or 1) // count)
+    runner = SweepRunner(plan, ostudy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runner.repair(ostudy.get_trials(deepcopy=False))
+        if runner.grid_mode:
+            runner.queue_grid(ostudy.get_trials(deepcopy=False))
     display = None
     if progress:
         from ablate.sweep_display import SweepDisplay
 
-        display = SweepDisplay(plan, console=console)
+        display = SweepDisplay(plan, console=console, workers=count)
         display.start(ostudy)
-    runner = SweepRunner(plan, ostudy, display)
     try:
-        runner.run()
+        if count <= 1:
+            runner.display = display
+            runner.run()
+        else:
+            spec = plan.study if not isinstance(study, str | Path) else study
+            kwargs = {k: v for k, v in overrides.items() if k in POOL_OPTIONS}
+            kwargs.update(
+                storage=plan.storage,
+                name=plan.name,
+                n_trials=plan.n_trials,
+                seeds=plan.seeds,
+                sampler=plan.sampler,
+                pruner=plan.pruner,
+            )
+            with interrupt_handling():
+                codes = run_pool(
+                    spec,
+                    kwargs,
+                    workers=count,
+                    threads=threads,
+                    devices=devices,
+                    watch=(lambda: display.poll(ostudy)) if display else None,
+                )
+            if any(code == 2 for code in codes):
+                raise AblateError("a worker stopped with an error (see above)")
+            if any(code == 130 for code in codes):
+                raise KeyboardInterrupt
     finally:
         if display is not None:
             display.stop()

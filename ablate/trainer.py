@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +26,14 @@ class StopRun(Exception):
     def __init__(self, status: Status, reason: str) -> None:
         super().__init__(reason)
         self.status, self.reason = status, reason
+
+
+class Checkpoint(Protocol):
+    """Where a run saves its state after each epoch, and resumes from."""
+
+    def load(self) -> dict[str, Any] | None: ...
+
+    def save(self, state: dict[str, Any]) -> None: ...
 
 
 class Observer:
@@ -68,6 +77,26 @@ def evaluate(
     return loss.item() / n, correct.item() / n
 
 
+def snapshot(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    shuffle: torch.Generator,
+    result: RunResult,
+) -> dict[str, Any]:
+    """Everything needed to resume after the last finished epoch (tensors and plain data,
+    so it loads with ``torch.load(weights_only=True)``)."""
+    return {
+        "epoch": result.epochs[-1].epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "shuffle_rng": shuffle.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "epochs": [m.model_dump() for m in result.epochs],
+    }
+
+
 def train(
     model: nn.Module,
     data: PreparedData,
@@ -80,16 +109,28 @@ def train(
     eval_batch_size: int,
     seed: int,
     observers: Sequence[Observer] = (),
+    checkpoint: Checkpoint | None = None,
 ) -> RunResult:
     """Train ``model`` for ``epochs``, filling ``result``; never raises for divergence."""
     shuffle = torch.Generator().manual_seed(seed)
     n = len(data.train_y)
     steps_per_epoch = len(batches(torch.arange(n), batch_size))
+    first_epoch = 1
+    state = checkpoint.load() if checkpoint is not None else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        shuffle.set_state(state["shuffle_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        result.epochs = [EpochMetrics(**m) for m in state["epochs"]]
+        first_epoch = int(state["epoch"]) + 1
+        result.resumed_from_epoch = int(state["epoch"])
     for obs in observers:
         obs.on_start(result, steps_per_epoch=steps_per_epoch, train_images=n)
     started = time.perf_counter()
     try:
-        for epoch in range(1, epochs + 1):
+        for epoch in range(first_epoch, epochs + 1):
             tick = time.perf_counter()
             model.train()
             epoch_lr = optimizer.param_groups[0]["lr"]  # the lr this epoch starts with
@@ -128,6 +169,8 @@ def train(
                 images_per_s=seen / train_seconds if train_seconds > 0 else 0.0,
             )
             result.epochs.append(metrics)
+            if checkpoint is not None:
+                checkpoint.save(snapshot(model, optimizer, scheduler, shuffle, result))
             if not math.isfinite(val_loss):
                 result.status = "diverged"
                 result.reason = f"validation loss became {val_loss} in epoch {epoch}"

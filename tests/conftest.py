@@ -26,6 +26,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("ABLATE_WORKERS", "1")  # tests opt in to worker pools explicitly
     monkeypatch.chdir(tmp_path)
     torch.set_num_threads(1)
     yield
@@ -89,7 +90,7 @@ def ablate_command() -> list[str]:
 
 def subprocess_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(COLUMNS="80", **extra)
+    env.update(COLUMNS="80", ABLATE_WORKERS="1", **extra)
     env.pop("ABLATE_DATA", None)
     return env
 

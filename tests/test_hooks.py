@@ -287,3 +287,12 @@ def test_trace_shows_hook_calls(cli, fresh_plugins) -> None:
 def test_hookimpl_is_exported_from_package_root() -> None:
     assert ablate.hookimpl is hookspecs.hookimpl
     assert "ablate" in sys.modules
+
+
+def test_plugins_new_writes_a_skeleton(tmp_path, cli) -> None:
+    out = cli("plugins", "new", "my-net", "--dest", tmp_path)
+    assert out.code == 0 and (tmp_path / "ablate-my-net" / "pyproject.toml").exists()
+    again = cli("plugins", "new", "my-net", "--dest", tmp_path)
+    assert again.code == 2 and again.err.count("\n") == 1
+    bad = cli("plugins", "new", "My_Net")
+    assert bad.code == 2 and "invalid plugin name" in bad.err
