@@ -7,7 +7,10 @@ path (a journal file, safe for several local processes), and any SQLAlchemy URL 
 
 from __future__ import annotations
 
+import os
 import re
+import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,13 @@ import optuna
 from ablate.errors import AblateError
 
 DEFAULT_STORAGE = "sqlite:///ablate.db"
+
+
+def default_storage() -> str:
+    """``$ABLATE_STORAGE`` if set, else an SQLite file in the working directory."""
+    return os.environ.get("ABLATE_STORAGE") or DEFAULT_STORAGE
+
+
 _PASSWORD = re.compile(r"(?P<head>[a-z0-9+]+://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)", re.I)
 
 
@@ -38,7 +48,7 @@ def open_storage(
     a trial whose worker died (SIGKILL, lost machine) goes stale after twice the interval
     and Optuna's ``RetryFailedTrialCallback`` queues it again.
     """
-    url = url or DEFAULT_STORAGE
+    url = url or default_storage()
     if url.startswith("journal:") or url.endswith(".log"):
         from optuna.storages.journal import JournalFileBackend
 
@@ -54,12 +64,16 @@ def open_storage(
             f"or postgresql://USER@HOST/DB"
         )
     kwargs: dict[str, Any] = {}
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", message=".*Heartbeat of storage.*")
     if heartbeat_interval:
         kwargs.update(
             heartbeat_interval=heartbeat_interval,
             grace_period=2 * heartbeat_interval,
             heartbeat_stale_trial_callback=(
-                optuna.storages.RetryFailedTrialCallback(max_retry=3) if retry_failed else None
+                optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+                if retry_failed
+                else None
             ),
         )
     if url.startswith("sqlite"):
@@ -68,10 +82,49 @@ def open_storage(
     else:
         # Survive a database restart: test pooled connections before use.
         engine = {"pool_pre_ping": True}
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine, **kwargs)
-    except Exception as exc:  # sqlalchemy raises many kinds; all mean "cannot use it"
-        raise AblateError(f"cannot open storage {mask(url)}: {_first_line(exc)}") from None
+    for attempt in range(6):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # heartbeats are "experimental" in Optuna
+                storage = optuna.storages.RDBStorage(url, engine_kwargs=engine, **kwargs)
+            if url.startswith("sqlite"):
+                _serialise_sqlite(storage.engine)
+            return storage
+        except Exception as exc:  # sqlalchemy raises many kinds; all mean "cannot use it"
+            # Workers starting together race to create the schema: the losers retry.
+            racing = any(
+                s in str(exc)
+                for s in (
+                    "UNIQUE constraint",
+                    "already exists",
+                    "database is locked",
+                    "duplicate key",
+                )
+            )
+            if not racing or attempt == 5:
+                raise AblateError(f"cannot open storage {mask(url)}: {_first_line(exc)}") from None
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _serialise_sqlite(engine: Any) -> None:
+    """Make every SQLite transaction take the write lock when it begins.
+
+    SQLite ignores ``SELECT ... FOR UPDATE``, so two processes could both see a queued
+    trial as WAITING and both run it. ``BEGIN IMMEDIATE`` serialises the read-check-write
+    of Optuna's pop, which makes one SQLite file safe for several local workers.
+    """
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections made while creating the schema lack the hooks
 
 
 def is_storage_error(exc: BaseException) -> bool:
@@ -80,4 +133,10 @@ def is_storage_error(exc: BaseException) -> bool:
         from sqlalchemy import exc as sa_exc
     except ImportError:  # pragma: no cover
         return False
-    return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.DBAPIError)
+    kinds = (
+        sa_exc.OperationalError,
+        sa_exc.InterfaceError,
+        sa_exc.DBAPIError,
+        optuna.exceptions.StorageInternalError,
+    )
+    return isinstance(exc, kinds)

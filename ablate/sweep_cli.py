@@ -22,7 +22,10 @@ def add_study_options(p: argparse.ArgumentParser) -> None:
         required=True,
         help="a registered study (see 'ablate studies') or a study TOML file",
     )
-    p.add_argument("--storage", help="Optuna storage URL (default: sqlite:///ablate.db here)")
+    p.add_argument(
+        "--storage",
+        help="Optuna storage URL (default: $ABLATE_STORAGE, else sqlite:///ablate.db here)",
+    )
     p.add_argument("--name", help="name of the study in the storage (default: the study's)")
 
 
@@ -65,6 +68,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "after twice this (default: 30; database storages only)",
     )
     p.add_argument(
+        "--fuse",
+        help="train this many trials as one fused model per step, or 'auto' (default: "
+        "measure plain vs fused on this device once, and never pick a slower path)",
+    )
+    p.add_argument(
         "--artifacts",
         type=Path,
         help="directory for per-epoch trial checkpoints, shared by all workers "
@@ -91,6 +99,7 @@ def _sweep_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         full=args.full,
         heartbeat=args.heartbeat,
         artifacts=args.artifacts,
+        fuse=args.fuse,
     )
 
 
@@ -115,14 +124,33 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         )
         return _cli().EXIT_INTERRUPTED
     summarize(study, console=make_console(), show=True)
+    if not args.no_report:
+        write_report(study, args.report or default_report_path(study.study_name))
     return 0
+
+
+def default_report_path(study_name: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in study_name) or "study"
+    return Path("ablate-reports") / f"{safe}.html"
+
+
+def write_report(study: Any, path: Path) -> None:
+    """Write the HTML report and say where it is (on stderr: stdout carries results)."""
+    from ablate.html_report import write_html
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written = write_html(study, path)
+    except OSError as exc:
+        raise AblateError(f"cannot write report {path}: {exc.strerror or exc}") from None
+    sys.stderr.write(f"report: {written.resolve()}\n")
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Join a sweep as one more worker: run queued and new trials until the budget is spent."""
     import optuna
 
-    from ablate.sweeps import SweepRunner, open_study, plan_sweep
+    from ablate.sweeps import SweepRunner, open_study, plan_sweep, resolve_fuse
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if args.threads:
@@ -130,9 +158,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     plan = plan_sweep(args.study, **_sweep_kwargs(args))
+    fuse, why = resolve_fuse(plan)
     study, _ = open_study(plan)
-    runner = SweepRunner(plan, study, display=None, may_queue=True)
-    sys.stderr.write(f"worker: study {plan.name} on {plan.device}\n")
+    # Workers never queue grid points themselves (the creator of the study did), so
+    # concurrent workers cannot queue the same configuration and seed twice.
+    runner = SweepRunner(plan, study, display=None, may_queue=False)
+    runner.fuse = fuse
+    sys.stderr.write(f"worker: study {plan.name} on {plan.device}; trainer: {why}\n")
     try:
         runner.run()
     except KeyboardInterrupt:
@@ -146,14 +178,14 @@ def load_stored(args: argparse.Namespace) -> Any:
     """The stored optuna.Study named by ``--study``/``--name`` in ``--storage``."""
     import optuna
 
-    from ablate.storage import DEFAULT_STORAGE, mask, open_storage
+    from ablate.storage import default_storage, mask, open_storage
     from ablate.study import get_study
 
     name = args.name
     if name is None:
         text = str(args.study)
         name = get_study(text).name if text.endswith(".toml") else text
-    url = args.storage or DEFAULT_STORAGE
+    url = args.storage or default_storage()
     storage = open_storage(url)
     try:
         return optuna.load_study(study_name=name, storage=storage)
@@ -222,7 +254,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ablate.display import make_console
     from ablate.summary import summarize
 
-    summary = summarize(load_stored(args))
+    study = load_stored(args)
+    if args.html:
+        write_report(study, args.html)
+    if args.plots:
+        from ablate.figures import write_figures
+
+        try:
+            paths = write_figures(study, args.plots)
+        except OSError as exc:
+            raise AblateError(f"cannot write figures to {args.plots}: {exc}") from None
+        sys.stderr.write(f"figures: {len(paths)} files in {Path(args.plots).resolve()}\n")
+    if (args.html or args.plots) and args.format is None:
+        return 0
+    args.format = args.format or "rich"
+    summary = summarize(study)
     if args.format == "json":
         sys.stdout.write(summary.to_json() + "\n")
     elif args.format == "csv":
@@ -253,6 +299,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--devices", help="comma-separated devices for the workers, e.g. cuda:0,cuda:1")
     p.add_argument("--quiet", "-q", action="store_true", help="no live progress")
+    p.add_argument(
+        "--report",
+        type=Path,
+        help="where to write the HTML report (default: ablate-reports/STUDY.html)",
+    )
+    p.add_argument("--no-report", action="store_true", help="do not write the HTML report")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser(
@@ -294,7 +346,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--format",
         choices=("rich", "json", "csv", "markdown"),
-        default="rich",
         help="output format (default: rich tables)",
     )
+    p.add_argument(
+        "--html", type=Path, help="write a self-contained HTML report (tables, figures, config)"
+    )
+    p.add_argument("--plots", type=Path, help="write the figures as PNG and SVG to this folder")
     p.set_defaults(func=cmd_report)

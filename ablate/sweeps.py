@@ -31,7 +31,7 @@ from ablate.engine import check_components, run
 from ablate.environment import resolve_device
 from ablate.errors import AblateError, ConfigError
 from ablate.result import EpochMetrics, RunResult
-from ablate.storage import DEFAULT_STORAGE, is_storage_error, mask, open_storage
+from ablate.storage import default_storage, is_storage_error, mask, open_storage
 from ablate.study import Study, Value, get_study, seeds_grid
 from ablate.summary import NOTES_ATTR, PROTOCOL_ATTR, STUDY_ATTR
 from ablate.trainer import Observer, StopRun
@@ -47,6 +47,7 @@ from ablate.workers import (
 
 FINGERPRINT_ATTR = "ablate:fingerprint"
 INTERRUPTED = "interrupted"
+DUPLICATE = "duplicate"
 
 
 @dataclass
@@ -66,6 +67,7 @@ class SweepPlan:
     notes: list[str] = field(default_factory=list)
     heartbeat: int = 30
     artifacts: Path = Path("ablate-artifacts")
+    fuse: int | str = "auto"
 
 
 def _protocol_notes(study: Study, protocol: RunConfig, on_cpu_budget: bool) -> list[str]:
@@ -104,6 +106,7 @@ def plan_sweep(
     full: bool = False,
     heartbeat: int | None = None,
     artifacts: Path | None = None,
+    fuse: int | str | None = None,
 ) -> SweepPlan:
     """Resolve a study and overrides into a :class:`SweepPlan` (nothing runs yet)."""
     spec = get_study(study)
@@ -152,7 +155,7 @@ def plan_sweep(
         study=spec,
         protocol=protocol,
         name=name or spec.name,
-        storage=storage or DEFAULT_STORAGE,
+        storage=storage or default_storage(),
         sampler=chosen_sampler,
         pruner=pruner or spec.pruner,
         seeds=spec.seeds,
@@ -162,7 +165,37 @@ def plan_sweep(
         notes=notes,
         heartbeat=heartbeat or int(os.environ.get("ABLATE_HEARTBEAT", "30")),
         artifacts=Path(artifacts) if artifacts else Path("ablate-artifacts"),
+        fuse=parse_fuse(fuse if fuse is not None else os.environ.get("ABLATE_FUSE", "auto")),
     )
+
+
+def parse_fuse(value: int | str) -> int | str:
+    """``auto`` or a group size of at least 1."""
+    if value == "auto":
+        return "auto"
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--fuse takes 'auto' or a whole number, not {value!r}") from None
+    if size < 1:
+        raise ConfigError(f"--fuse must be at least 1, got {size}")
+    return size
+
+
+def resolve_fuse(plan: SweepPlan) -> tuple[int, str]:
+    """The group size this process trains with, and why (measured for ``auto``)."""
+    from ablate.fused import choose_fuse, supports_fusion
+
+    ok, why = supports_fusion([plan.protocol])
+    if plan.fuse == "auto":
+        if not ok:
+            return 1, f"plain trainer ({why})"
+        candidates = (32, 64, 128, 256) if plan.device.type == "cuda" else (8, 32)
+        size, reason = choose_fuse(plan.protocol, plan.device, candidates=candidates)
+        return size, f"--fuse auto chose {size}: {reason}"
+    if int(plan.fuse) > 1 and not ok:
+        return 1, f"plain trainer, not fused: {why}"
+    return int(plan.fuse), f"--fuse {plan.fuse}"
 
 
 def make_sampler(kind: str, seed: int) -> optuna.samplers.BaseSampler:
@@ -253,13 +286,17 @@ def open_study(plan: SweepPlan) -> tuple[optuna.Study, bool]:
 
 
 def _wait_for_fingerprint(study: optuna.Study, timeout: float = 60) -> str | None:
-    """A study another worker is still setting up gets its fingerprint last: wait for it."""
+    """A study another worker is still setting up gets its fingerprint last: wait for it.
+
+    Returns None for a study that is not ablate's (it has trials but no fingerprint).
+    """
     deadline = time.monotonic() + timeout
     while True:
         attrs = study.user_attrs
-        if FINGERPRINT_ATTR in attrs or STUDY_ATTR not in attrs:
-            return attrs.get(FINGERPRINT_ATTR)
-        if time.monotonic() > deadline:
+        if FINGERPRINT_ATTR in attrs:
+            return attrs[FINGERPRINT_ATTR]
+        setting_up = STUDY_ATTR in attrs or not study.get_trials(deepcopy=False)
+        if not setting_up or time.monotonic() > deadline:
             return None
         time.sleep(0.5)
 
@@ -351,6 +388,13 @@ def superseded(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
     return out
 
 
+def _replaced(t: optuna.trial.FrozenTrial, replaced: set[int]) -> bool:
+    """A failed trial whose work another trial does (a retry, or the original of a copy)."""
+    return t.state == TrialState.FAIL and (
+        t.number in replaced or t.user_attrs.get(rec.STATUS) == DUPLICATE
+    )
+
+
 def grid_point(t: optuna.trial.FrozenTrial) -> tuple[str, Any]:
     return rec.config_key(t.system_attrs.get("fixed_params") or t.params), t.user_attrs.get(
         rec.SEED
@@ -369,22 +413,19 @@ class SweepRunner:
         self.started = time.monotonic()
         self.ran = 0
         self.heartbeat: Heartbeat | None = None
+        self._prepared: tuple[dict[str, Value], int, RunConfig] | None = None
+        self.fuse = 1 if plan.fuse == "auto" else int(plan.fuse)
 
     # budget ----------------------------------------------------------------
 
     def counted(self, trials: list[optuna.trial.FrozenTrial]) -> int:
         """Trials that use budget: all but failed ones that a retry replaces."""
-        replaced = superseded(trials)
-        return sum(1 for t in trials if not (t.state == TrialState.FAIL and t.number in replaced))
+        return sum(1 for t in trials if not _replaced(t, superseded(trials)))
 
     def queue_grid(self, trials: list[optuna.trial.FrozenTrial]) -> None:
         """Queue grid points (seed-major) that are neither run nor queued, up to budget."""
         replaced = superseded(trials)
-        have = {
-            grid_point(t)
-            for t in trials
-            if not (t.state == TrialState.FAIL and t.number in replaced)
-        }
+        have = {grid_point(t) for t in trials if not _replaced(t, replaced)}
         room = self.plan.n_trials - self.counted(trials)
         for params, seed in seeds_grid(self.plan.study):
             if room <= 0:
@@ -416,22 +457,63 @@ class SweepRunner:
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(self.study)  # re-queues dead workers' trials
         trials = self.study.get_trials(deepcopy=False)
-        if self.may_queue:
-            self.repair(trials)
-            if self.grid_mode:
-                self.queue_grid(trials)
-            trials = self.study.get_trials(deepcopy=False)
+        self.repair(trials)
+        if self.may_queue and self.grid_mode:
+            self.queue_grid(trials)
+        trials = self.study.get_trials(deepcopy=False)
         waiting = any(t.state == TrialState.WAITING for t in trials)
         room = self.plan.n_trials - self.counted(trials)
         if not waiting and (self.grid_mode or room < self.plan.seeds):
             return None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "heartbeat is supposed to be used with optimize"
-            return self.study.ask()
+            trial = self.study.ask()
+        if self.heartbeat is not None:  # beat at once: a crash now must still go stale
+            self.heartbeat.track(self.heartbeat.trial_ids | {trial._trial_id})
+        if self.is_duplicate(trial):
+            return self.next_trial()
+        return trial
+
+    def is_duplicate(self, trial: Trial) -> bool:
+        """Drop a popped trial whose configuration and seed an earlier trial already covers.
+
+        Crashes at the wrong moment, or two processes repairing at once, can queue the same
+        grid point twice; the lower-numbered copy wins, so the work is never done twice.
+        """
+        frozen = self.study._storage.get_trial(trial._trial_id)
+        point = grid_point(frozen)
+        if point[1] is None:  # a fresh sample, not a queued point
+            return False
+        trials = self.study.get_trials(deepcopy=False)
+        replaced = superseded(trials)
+        for other in trials:
+            if other.number >= trial.number or _replaced(other, replaced):
+                continue
+            if other.state == TrialState.FAIL and other.user_attrs.get(rec.STATUS) == INTERRUPTED:
+                continue
+            if grid_point(other) == point:
+                trial.set_user_attr(rec.STATUS, DUPLICATE)
+                trial.set_user_attr(
+                    rec.REASON, f"same configuration and seed as trial {other.number}"
+                )
+                self.study.tell(trial, state=TrialState.FAIL)
+                return True
+        return False
+
+    def next_trials(self) -> list[Trial]:
+        """Up to ``fuse`` trials to train together (one when not fusing)."""
+        trials: list[Trial] = []
+        while len(trials) < self.fuse:
+            trial = self.next_trial()
+            if trial is None:
+                break
+            trials.append(trial)
+        return trials
 
     # one trial ---------------------------------------------------------------
 
-    def run_trial(self, trial: Trial) -> RunResult | None:
+    def prepare(self, trial: Trial) -> tuple[dict[str, Value], int, RunConfig]:
+        """Suggest a trial's parameters, queue its other seeds, and store its config."""
         params = suggest(trial, self.plan.study, self.grid_mode)
         seed = trial.user_attrs.get(rec.SEED)
         if seed is None:
@@ -442,8 +524,13 @@ class SweepRunner:
         config = self.plan.study.config_for(params, int(seed), self.plan.protocol)
         trial.set_user_attr(rec.CONFIG, config.model_dump(mode="json"))
         trial.set_user_attr(rec.CONFIG_KEY, rec.config_key(params))
+        return params, int(seed), config
+
+    def run_trial(self, trial: Trial) -> RunResult | None:
+        prepared, self._prepared = self._prepared, None
+        params, seed, config = prepared or self.prepare(trial)
         checkpoint = FileCheckpoint(
-            self.plan.artifacts, self.plan.name, rec.config_key(params), int(seed)
+            self.plan.artifacts, self.plan.name, rec.config_key(params), seed
         )
         observers: list[Observer] = [
             OptunaReporter(trial, self.plan.study.metric, self.plan.pruner)
@@ -451,13 +538,16 @@ class SweepRunner:
         if self.display is not None:
             observers.append(self.display.trial_observer(trial.number, params, int(seed)))
         if self.heartbeat is not None:
-            self.heartbeat.trial_id = trial._trial_id
+            self.heartbeat.track({trial._trial_id})
             self.heartbeat.presence.update(trial=trial.number, state="running")
         try:
             result = run(config, observers=observers, checkpoint=checkpoint)
         except KeyboardInterrupt:
             self.requeue(trial, params, int(seed))
             raise
+        except optuna.exceptions.UpdateFinishedTrialError:
+            self._taken_over(trial)
+            return None
         except AblateError as exc:
             self._fail(trial, "error", str(exc))
             raise
@@ -475,11 +565,71 @@ class SweepRunner:
             return None
         finally:
             if self.heartbeat is not None:
-                self.heartbeat.trial_id = None
+                self.heartbeat.trial_ids = set()
                 self.heartbeat.presence.update(trial=None, state="idle")
         self._finish(trial, result)
         checkpoint.remove()
         return result
+
+    def run_group(self, trials: list[Trial]) -> list[RunResult | None]:
+        """Train several trials as one fused model; each is reported and told alone."""
+        from ablate.fused import supports_fusion, train_fused
+
+        prepared = [self.prepare(trial) for trial in trials]
+        configs = [config for _, _, config in prepared]
+        ok, why = supports_fusion(configs)
+        if not ok:
+            self.say(f"group of {len(trials)} trains one by one: {why}")
+            return [self._run_prepared(t, p) for t, p in zip(trials, prepared, strict=True)]
+        observers: list[list[Observer]] = [
+            [OptunaReporter(trial, self.plan.study.metric, self.plan.pruner)] for trial in trials
+        ]
+        if self.display is not None:
+            params, seed, _ = prepared[0]
+            observers[0].append(
+                self.display.trial_observer(
+                    trials[0].number, {"fused": f"{len(trials)} trials"}, seed
+                )
+            )
+        if self.heartbeat is not None:
+            self.heartbeat.track({trial._trial_id for trial in trials})
+            self.heartbeat.presence.update(trial=[t.number for t in trials], state="running")
+        try:
+            results = train_fused(configs, observers=observers, on_event=self.say)
+        except KeyboardInterrupt:
+            for trial, (params, seed, _) in zip(trials, prepared, strict=True):
+                self.requeue(trial, params, seed)
+            raise
+        except AblateError as exc:
+            for trial in trials:
+                self._fail(trial, "error", str(exc))
+            raise
+        except Exception as exc:
+            if is_storage_error(exc):
+                raise
+            for trial in trials:  # a crash in one group never stops the sweep
+                self._fail(trial, "error", f"{type(exc).__name__}: {exc}")
+            return [None] * len(trials)
+        finally:
+            if self.heartbeat is not None:
+                self.heartbeat.trial_ids = set()
+                self.heartbeat.presence.update(trial=None, state="idle")
+        for trial, result in zip(trials, results, strict=True):
+            self._finish(trial, result)
+        return list(results)
+
+    def _run_prepared(
+        self, trial: Trial, prepared: tuple[dict[str, Value], int, RunConfig]
+    ) -> RunResult | None:
+        self._prepared = prepared
+        return self.run_trial(trial)
+
+    def say(self, message: str) -> None:
+        console = getattr(self.display, "console", None)
+        if console is not None:
+            console.print(f"note: {message}", soft_wrap=True)
+        else:
+            sys.stderr.write(f"ablate: {message}\n")
 
     def _fail(self, trial: Trial, status: str, reason: str) -> None:
         trial.set_user_attr(rec.STATUS, status)
@@ -497,11 +647,15 @@ class SweepRunner:
             else:
                 self.study.tell(trial, value)
         except optuna.exceptions.UpdateFinishedTrialError:
-            # This worker was presumed dead and the trial was re-queued; the retry counts.
-            sys.stderr.write(
-                f"ablate: warning: trial {trial.number} was taken over by "
-                f"another worker (heartbeat went stale); result dropped\n"
-            )
+            self._taken_over(trial)
+
+    def _taken_over(self, trial: Trial) -> None:
+        """This worker was presumed dead (its heartbeat went stale) and the trial was
+        re-queued for another worker: drop this copy, the retry counts."""
+        sys.stderr.write(
+            f"ablate: warning: trial {trial.number} was re-queued while this "
+            f"worker ran it (heartbeat went stale); this copy is dropped\n"
+        )
 
     def requeue(self, trial: Trial, params: dict[str, Value], seed: int) -> None:
         """Mark an interrupted trial and queue it again, so a rerun finishes it."""
@@ -514,14 +668,27 @@ class SweepRunner:
         presence = Presence(self.study, str(self.plan.device))
         with interrupt_handling(), Heartbeat(self.study, presence, self.plan.heartbeat / 2) as beat:
             self.heartbeat = beat
-            while True:
-                trial = self.next_trial()
-                if trial is None:
-                    return
-                result = self.run_trial(trial)
-                self.ran += 1
-                if self.display is not None:
-                    self.display.trial_done(self.study, trial.number, result)
+            try:
+                while True:
+                    trials = self.next_trials()
+                    if not trials:
+                        return
+                    if len(trials) == 1:
+                        results = [self.run_trial(trials[0])]
+                    else:
+                        results = self.run_group(trials)
+                    self.ran += len(trials)
+                    if self.display is not None:
+                        for trial, result in zip(trials, results, strict=True):
+                            self.display.trial_done(self.study, trial.number, result)
+            except Exception as exc:
+                if not is_storage_error(exc):
+                    raise
+                first = str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["?"]
+                raise AblateError(
+                    f"lost the storage {mask(self.plan.storage)}: {mask(first[0])}; "
+                    f"a trial left running is re-queued once its heartbeat goes stale"
+                ) from None
 
 
 POOL_OPTIONS = (
@@ -564,12 +731,15 @@ def sweep(
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     plan = plan_sweep(study, **overrides)
+    fuse, why = resolve_fuse(plan)
+    plan.notes.append(f"trainer: {why}")
     ostudy, _ = open_study(plan)
     auto_workers, threads = default_workers(plan.device)
     count = workers or (len(devices) if devices else auto_workers)
     if workers and not os.environ.get("ABLATE_WORKERS"):
         threads = max(1, (os.cpu_count() or 1) // count)
     runner = SweepRunner(plan, ostudy)
+    runner.fuse = fuse
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         runner.repair(ostudy.get_trials(deepcopy=False))
@@ -589,6 +759,7 @@ def sweep(
             spec = plan.study if not isinstance(study, str | Path) else study
             kwargs = {k: v for k, v in overrides.items() if k in POOL_OPTIONS}
             kwargs.update(
+                fuse=fuse,
                 storage=plan.storage,
                 name=plan.name,
                 n_trials=plan.n_trials,

@@ -96,7 +96,7 @@ class Heartbeat:
 
     def __init__(self, study: optuna.Study, presence: Presence, interval: float) -> None:
         self.study, self.presence, self.interval = study, presence, max(0.5, interval)
-        self.trial_id: int | None = None
+        self.trial_ids: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="ablate-heartbeat", daemon=True)
 
@@ -110,15 +110,23 @@ class Heartbeat:
         self._thread.join(timeout=5)
         self.presence.update(state="stopped", trial=None)
 
+    def track(self, trial_ids: set[int]) -> None:
+        """Beat for these trials from now on, starting with one beat right away: a trial
+        without any heartbeat would never be seen as stale if its worker died at once."""
+        self.trial_ids = set(trial_ids)
+        storage = self.study._storage
+        for trial_id in trial_ids:
+            with contextlib.suppress(Exception):
+                if hasattr(storage, "record_heartbeat"):
+                    storage.record_heartbeat(trial_id)
+
     def _loop(self) -> None:
         storage = self.study._storage
         while not self._stop.wait(self.interval):
-            trial_id = self.trial_id
-            try:
-                if trial_id is not None and hasattr(storage, "record_heartbeat"):
-                    storage.record_heartbeat(trial_id)
-            except Exception:
-                pass
+            for trial_id in list(self.trial_ids):
+                with contextlib.suppress(Exception):  # the storage may be restarting
+                    if hasattr(storage, "record_heartbeat"):
+                        storage.record_heartbeat(trial_id)
             self.presence.update()
 
 
@@ -189,7 +197,9 @@ def _worker_entry(
     try:
         plan = plan_sweep(study_spec, **{**overrides, "device": device or overrides.get("device")})
         study, _ = open_study(plan)
-        SweepRunner(plan, study, display=None, may_queue=False).run()
+        runner = SweepRunner(plan, study, display=None, may_queue=False)
+        runner.fuse = 1 if plan.fuse == "auto" else int(plan.fuse)
+        runner.run()
     except KeyboardInterrupt:
         sys.exit(130)
     except AblateError as exc:

@@ -22,11 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No user data, cache or plugin settings leak into a test; each test has its own cwd."""
-    for var in ("ABLATE_DATA", "ABLATE_PLUGINS", "ABLATE_DISABLE_PLUGINS"):
+    for var in ("ABLATE_DATA", "ABLATE_PLUGINS", "ABLATE_DISABLE_PLUGINS", "ABLATE_STORAGE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("COLUMNS", "80")
     monkeypatch.setenv("ABLATE_WORKERS", "1")  # tests opt in to worker pools explicitly
+    monkeypatch.setenv("ABLATE_FUSE", "1")  # ... and to fused groups (auto would time them)
     monkeypatch.chdir(tmp_path)
     torch.set_num_threads(1)
     yield
@@ -90,7 +91,7 @@ def ablate_command() -> list[str]:
 
 def subprocess_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(COLUMNS="80", ABLATE_WORKERS="1", **extra)
+    env.update(COLUMNS="80", ABLATE_WORKERS="1", ABLATE_FUSE="1", **extra)
     env.pop("ABLATE_DATA", None)
     return env
 

@@ -57,7 +57,7 @@ def load(storage: str, name: str) -> optuna.Study:
 
 
 def test_grid_sweep_completes_and_stores_every_trial(tmp_path: Path, cli) -> None:
-    out = cli("sweep", "--study", write_study(tmp_path), "--quiet")
+    out = cli("sweep", "--no-report", "--study", write_study(tmp_path), "--quiet")
     assert out.code == 0, out.err
     study = load("sqlite:///ablate.db", "tiny-grid")
     trials = study.get_trials()
@@ -74,7 +74,7 @@ def test_grid_sweep_completes_and_stores_every_trial(tmp_path: Path, cli) -> Non
 
 
 def test_report_matches_what_sweep_printed(tmp_path: Path, cli) -> None:
-    swept = cli("sweep", "--study", write_study(tmp_path), "--quiet")
+    swept = cli("sweep", "--no-report", "--study", write_study(tmp_path), "--quiet")
     reported = cli("report", "--study", "tiny-grid")
     assert reported.code == 0 and reported.out == swept.out
     as_json = json.loads(cli("report", "--study", "tiny-grid", "--format", "json").out)
@@ -91,14 +91,14 @@ def test_report_matches_what_sweep_printed(tmp_path: Path, cli) -> None:
 
 def test_rerun_resumes_and_larger_budget_extends(tmp_path: Path, cli) -> None:
     path = write_study(tmp_path)
-    assert cli("sweep", "--study", path, "--n-trials", "6", "--quiet").code == 0
+    assert cli("sweep", "--no-report", "--study", path, "--n-trials", "6", "--quiet").code == 0
     study = load("sqlite:///ablate.db", "tiny-grid")
     assert len(study.get_trials()) == 6
     numbers_before = {t.number: t.params for t in study.get_trials()}
-    again = cli("sweep", "--study", path, "--n-trials", "6")
+    again = cli("sweep", "--no-report", "--study", path, "--n-trials", "6")
     assert again.code == 0 and "resuming: 6 trials already done" in again.err
     assert len(load("sqlite:///ablate.db", "tiny-grid").get_trials()) == 6
-    assert cli("sweep", "--study", path, "--n-trials", "10", "--quiet").code == 0
+    assert cli("sweep", "--no-report", "--study", path, "--n-trials", "10", "--quiet").code == 0
     trials = load("sqlite:///ablate.db", "tiny-grid").get_trials()
     assert len(trials) == 10
     assert {t.number: t.params for t in trials[:6]} == numbers_before
@@ -135,7 +135,15 @@ type = "logfloat"
 low = 1e-6
 high = 0.5
 """
-    out = cli("sweep", "--study", write_study(tmp_path, text), "--n-trials", "20", "--quiet")
+    out = cli(
+        "sweep",
+        "--no-report",
+        "--study",
+        write_study(tmp_path, text),
+        "--n-trials",
+        "20",
+        "--quiet",
+    )
     assert out.code == 0, out.err
     study = load("sqlite:///ablate.db", "prune-me")
     pruned = [t for t in study.get_trials() if t.state.name == "PRUNED"]
@@ -161,14 +169,21 @@ def test_diverged_trial_is_failed_with_reason_and_sweep_goes_on(tmp_path: Path) 
 
 
 def test_same_name_with_different_space_is_refused(tmp_path: Path, cli) -> None:
-    assert cli("sweep", "--study", write_study(tmp_path), "--n-trials", "2", "--quiet").code == 0
+    assert (
+        cli(
+            "sweep", "--no-report", "--study", write_study(tmp_path), "--n-trials", "2", "--quiet"
+        ).code
+        == 0
+    )
     changed = write_study(
         tmp_path, GRID_STUDY.replace("grid = [1e-3, 1e-2]", "grid = [0.05]"), "changed.toml"
     )
-    out = cli("sweep", "--study", changed, "--quiet")
+    out = cli("sweep", "--no-report", "--study", changed, "--quiet")
     assert out.code == 2
     assert "different search space" in out.err and "--name" in out.err
-    shorter = cli("sweep", "--study", write_study(tmp_path), "--epochs", "1", "--quiet")
+    shorter = cli(
+        "sweep", "--no-report", "--study", write_study(tmp_path), "--epochs", "1", "--quiet"
+    )
     assert shorter.code == 2 and "epochs 2 -> 1" in shorter.err
 
 
@@ -200,13 +215,13 @@ def test_toml_study_from_file_uses_file_name(tmp_path: Path) -> None:
 )
 def test_bad_studies_are_refused(tmp_path: Path, snippet: str, message: str, cli) -> None:
     text = 'name = "bad"\n' + snippet if snippet.startswith("[[") else snippet + 'name = "bad"\n'
-    out = cli("sweep", "--study", write_study(tmp_path, text, "bad.toml"))
+    out = cli("sweep", "--no-report", "--study", write_study(tmp_path, text, "bad.toml"))
     assert out.code == 2 and message in out.err, out.err
     assert out.err.count("\n") == 1
 
 
 def test_unknown_study_and_bad_storage_are_one_line_errors(cli) -> None:
-    out = cli("sweep", "--study", "bn-placment")
+    out = cli("sweep", "--no-report", "--study", "bn-placment")
     assert out.code == 2 and "did you mean 'bn-placement'" in out.err
     out = cli("report", "--study", "seed", "--storage", "postgresql://me:hunter2@127.0.0.1:1/x")
     assert out.code == 2 and "hunter2" not in out.err and "***" in out.err
@@ -216,7 +231,7 @@ def test_unknown_study_and_bad_storage_are_one_line_errors(cli) -> None:
 
 def test_grid_needs_grid_values_for_continuous_params(tmp_path: Path, cli) -> None:
     text = GRID_STUDY.replace("grid = [1e-3, 1e-2]\n", "")
-    out = cli("sweep", "--study", write_study(tmp_path, text), "--quiet")
+    out = cli("sweep", "--no-report", "--study", write_study(tmp_path, text), "--quiet")
     assert out.code == 2 and "give it grid values" in out.err
 
 
@@ -260,7 +275,7 @@ def test_sigint_mid_trial_then_rerun_loses_and_repeats_nothing(tmp_path: Path) -
         "train_size = 256", "train_size = 1024"
     )
     path = write_study(tmp_path, text)
-    command = [*ablate_command(), "sweep", "--study", str(path)]
+    command = [*ablate_command(), "sweep", "--study", str(path), "--no-report"]
     proc = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -304,3 +319,52 @@ def test_sigint_mid_trial_then_rerun_loses_and_repeats_nothing(tmp_path: Path) -
     assert set(pairs.values()) == {1}, "a configuration and seed ran twice"
     for number in complete_before:
         assert trials[number].state.name == "COMPLETE"
+
+
+def test_sweep_writes_the_html_report_and_says_where(tmp_path: Path, cli) -> None:
+    out = cli("sweep", "--study", write_study(tmp_path), "--n-trials", "4", "--quiet")
+    assert out.code == 0, out.err
+    report = tmp_path / "ablate-reports" / "tiny-grid.html"
+    assert report.exists() and f"report: {report}" in out.err
+    assert "<table" in report.read_text()
+
+
+def test_fused_sweep_tells_every_trial_its_own_result(tmp_path: Path, cli) -> None:
+    out = cli("sweep", "--no-report", "--study", write_study(tmp_path), "--fuse", "4", "--quiet")
+    assert out.code == 0, out.err
+    trials = load("sqlite:///ablate.db", "tiny-grid").get_trials()
+    assert len(trials) == 16 and all(t.state.name == "COMPLETE" for t in trials)
+    assert all(sorted(t.intermediate_values) == [1, 2] for t in trials)
+    assert all(t.user_attrs["environment"].get("fused_group") for t in trials)
+    assert "trainer: --fuse 4" in out.out
+
+
+def test_placements_that_cannot_fuse_fall_back_and_say_so(tmp_path: Path, cli) -> None:
+    text = GRID_STUDY.replace(
+        'name = "placement.conv2"\nchoices = [false, true]',
+        'name = "placement.conv2"\nchoices = ["gn", "bn"]',
+    )
+    out = cli(
+        "sweep",
+        "--no-report",
+        "--study",
+        write_study(tmp_path, text),
+        "--fuse",
+        "4",
+        "--n-trials",
+        "8",
+    )
+    assert out.code == 0, out.err
+    assert "trains one by one" in out.err and "group norm" in out.err
+    trials = load("sqlite:///ablate.db", "tiny-grid").get_trials()
+    assert len(trials) == 8 and all(t.state.name == "COMPLETE" for t in trials)
+
+
+def test_fuse_auto_on_a_cpu_never_picks_a_slower_path(tmp_path: Path, monkeypatch) -> None:
+    from ablate.sweeps import plan_sweep, resolve_fuse
+
+    monkeypatch.setenv("ABLATE_FUSE", "auto")
+    plan = plan_sweep(write_study(tmp_path), device="cpu")
+    size, why = resolve_fuse(plan)
+    assert size >= 1 and "--fuse auto chose" in why
+    assert resolve_fuse(plan) == (size, why.replace(why, resolve_fuse(plan)[1]))

@@ -1,0 +1,77 @@
+"""Trials per hour with one worker vs several, on this machine's CPU.
+
+Small convolutions use several cores poorly, so ``--workers N`` single-threaded processes
+should beat one process with N threads. Runs the same 8-trial grid (LeNet-5, real
+Fashion-MNIST subset, 1 epoch) with ``ablate sweep --workers 1`` (all cores as threads)
+and ``--workers 2`` (one thread each), end to end including process start-up, and
+reports the ratio.
+
+    python benchmarks/bench_workers.py [--train-size 6000] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+STUDY = """
+name = "{name}"
+seeds = 2
+sampler = "grid"
+pruner = "none"
+[protocol]
+epochs = 1
+train_size = {train}
+test_size = 2000
+[[space]]
+name = "placement"
+choices = ["none", "seed"]
+[[space]]
+name = "lr"
+type = "logfloat"
+low = 1e-4
+high = 1e-2
+grid = [1e-3, 3e-3]
+"""
+
+
+def sweep_seconds(workers: int, train: int, work: Path) -> float:
+    name = f"w{workers}-{uuid.uuid4().hex[:6]}"
+    path = work / f"{name}.toml"
+    path.write_text(STUDY.format(name=name, train=train))
+    env = dict(os.environ)
+    env.pop("ABLATE_WORKERS", None)
+    command = [sys.executable, "-m", "ablate", "sweep", "--study", str(path), "--storage",
+               f"sqlite:///{work / 'w.db'}", "--workers", str(workers), "--quiet",
+               "--no-report"]
+    started = time.monotonic()
+    subprocess.run(command, env=env, cwd=work, check=True, capture_output=True)
+    return time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train-size", type=int, default=6000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ablate-workers-"))
+    one, many = [], []
+    for _ in range(args.rounds):
+        one.append(sweep_seconds(1, args.train_size, work))
+        many.append(sweep_seconds(args.workers, args.train_size, work))
+    t1, tn = min(one), min(many)
+    print(f"8 trials, {os.cpu_count()} cores, train_size {args.train_size}")
+    print(f"--workers 1 : {t1:6.1f} s  ({8 * 3600 / t1:6.0f} trials/hour)")
+    print(f"--workers {args.workers} : {tn:6.1f} s  ({8 * 3600 / tn:6.0f} trials/hour)")
+    print(f"ratio: {t1 / tn:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
