@@ -6,7 +6,6 @@ Every user error ends in one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -254,10 +253,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
-
-
-def json_dump(data: Any) -> str:
-    return json.dumps(data, indent=2, default=str)
 
 
 if __name__ == "__main__":

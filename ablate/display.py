@@ -13,7 +13,6 @@ from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskProgressColumn,
     TextColumn,
@@ -138,15 +137,3 @@ def run_table(result: RunResult) -> Table:
     table.add_row("batch / seed", f"{cfg.batch_size} / {cfg.seed}")
     table.add_row("device", str(result.environment.get("device_name", "")))
     return table
-
-
-def progress_bar(console: Console, description: str, total: int | None) -> Progress:
-    """A bar with count and ETA, used over trials in a sweep."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=24),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )

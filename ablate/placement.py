@@ -86,9 +86,6 @@ class Placement(BaseModel):
                 last_kind = kind
         return "+".join(parts) or "none"
 
-    def norm_for(self, slot: str) -> NormKind | None:
-        return self.slots.get(slot, self.slots.get(ALL_SLOTS))
-
 
 def parse_placement(text: str) -> Placement:
     """Parse the spelled form; raises ``ConfigError`` with the offending part."""

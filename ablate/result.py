@@ -46,6 +46,3 @@ class RunResult(BaseModel):
             best = max(self.epochs, key=lambda m: m.val_acc)
             self.best_val_acc, self.best_epoch = best.val_acc, best.epoch
         return self
-
-    def curve(self, metric: str = "val_acc") -> list[float]:
-        return [getattr(m, metric) for m in self.epochs]

@@ -13,7 +13,6 @@ from rich.text import Text
 
 from ablate.display import format_seconds
 from ablate.records import STATE_NAMES
-from ablate.summary import STUDY_ATTR
 from ablate.workers import WORKER_ATTR_PREFIX
 
 ALIVE_AFTER_S = 120
@@ -32,8 +31,6 @@ def _age(stamp: str | None) -> float | None:
 def status_table(study: optuna.Study) -> Group:
     trials = study.get_trials(deepcopy=False)
     counts = Counter(STATE_NAMES.get(t.state, t.state.name.lower()) for t in trials)
-    budget = None
-    definition = study.user_attrs.get(STUDY_ATTR) or {}
     workers = [v for k, v in study.user_attrs.items() if k.startswith(WORKER_ATTR_PREFIX)]
     alive = [
         w
@@ -89,5 +86,4 @@ def status_table(study: optuna.Study) -> Group:
             f"{format_seconds(age)} ago" if age is not None else "-",
         )
     lines.append(wt)
-    del budget, definition
     return Group(*lines)

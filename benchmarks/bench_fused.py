@@ -21,16 +21,15 @@ epoch, ``--protocol-epochs``, 30 by default) as wall time per trial, amortised o
 from __future__ import annotations
 
 import argparse
-import gzip
 import itertools
 import platform
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from bench_trainer import torchvision_root  # same folder: run as benchmarks/bench_fused.py
 
 import ablate
 from ablate.config import RunConfig
@@ -52,17 +51,6 @@ def bn_placements() -> list[str]:
             parts = (["input"] if use_input else []) + (["bn:" + "+".join(slots)] if slots else [])
             spelled.append("+".join(parts) or "none")
     return spelled
-
-
-def torchvision_root(source: Path) -> Path:
-    """A temp dir in torchvision's layout (FashionMNIST/raw, uncompressed IDX files)."""
-    root = Path(tempfile.mkdtemp(prefix="ablate-bench-"))
-    raw = root / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True)
-    for gz in source.glob("*-ubyte.gz"):
-        with gzip.open(gz, "rb") as src, open(raw / gz.name.removesuffix(".gz"), "wb") as dst:
-            shutil.copyfileobj(src, dst)
-    return root
 
 
 def _sync(device: torch.device) -> None:

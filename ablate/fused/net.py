@@ -129,15 +129,6 @@ class FusedNet:
         """Parameter ``name`` as ``(K, *shape)``, differentiable into ``flat``."""
         return self.leaves[name].t().reshape(self.k, *self.shapes[name])
 
-    def trial_state(self, trial: int) -> dict[str, torch.Tensor]:
-        """One trial's parameters and running statistics (for tests and inspection)."""
-        state = {
-            n: self.flat[a:b, trial].reshape(self.shapes[n]) for n, (a, b) in self.offsets.items()
-        }
-        for slot, (mean, var) in self.stats.items():
-            state[f"{slot}.running_mean"], state[f"{slot}.running_var"] = mean[trial], var[trial]
-        return state
-
     def select(self, keep: torch.Tensor) -> None:
         """Keep only trials ``keep`` (indices), dropping the others from every tensor."""
         self.flat = self.flat[:, keep].contiguous()
