@@ -413,7 +413,6 @@ class SweepRunner:
         self.started = time.monotonic()
         self.ran = 0
         self.heartbeat: Heartbeat | None = None
-        self._prepared: tuple[dict[str, Value], int, RunConfig] | None = None
         self.fuse = 1 if plan.fuse == "auto" else int(plan.fuse)
 
     # budget ----------------------------------------------------------------
@@ -526,8 +525,9 @@ class SweepRunner:
         trial.set_user_attr(rec.CONFIG_KEY, rec.config_key(params))
         return params, int(seed), config
 
-    def run_trial(self, trial: Trial) -> RunResult | None:
-        prepared, self._prepared = self._prepared, None
+    def run_trial(
+        self, trial: Trial, prepared: tuple[dict[str, Value], int, RunConfig] | None = None
+    ) -> RunResult | None:
         params, seed, config = prepared or self.prepare(trial)
         checkpoint = FileCheckpoint(
             self.plan.artifacts, self.plan.name, rec.config_key(params), seed
@@ -580,7 +580,7 @@ class SweepRunner:
         ok, why = supports_fusion(configs)
         if not ok:
             self.say(f"group of {len(trials)} trains one by one: {why}")
-            return [self._run_prepared(t, p) for t, p in zip(trials, prepared, strict=True)]
+            return [self.run_trial(t, p) for t, p in zip(trials, prepared, strict=True)]
         observers: list[list[Observer]] = [
             [OptunaReporter(trial, self.plan.study.metric, self.plan.pruner)] for trial in trials
         ]
@@ -617,12 +617,6 @@ class SweepRunner:
         for trial, result in zip(trials, results, strict=True):
             self._finish(trial, result)
         return list(results)
-
-    def _run_prepared(
-        self, trial: Trial, prepared: tuple[dict[str, Value], int, RunConfig]
-    ) -> RunResult | None:
-        self._prepared = prepared
-        return self.run_trial(trial)
 
     def say(self, message: str) -> None:
         console = getattr(self.display, "console", None)
