@@ -93,13 +93,13 @@ class SweepDisplay:
             if r.state in ("complete", "pruned", "failed") and r.status != "interrupted"
         ]
         self.done_at_start = len(finished)
-        self._initial = {r.number for r in finished}
-        self.seen = set(self._initial)
+        self.seen = {r.number for r in finished}
         self.console.print(
             f"[bold]sweep {plan.name}[/] · {plan.sampler} sampler · {plan.pruner} pruner · "
+            f"device {plan.device}" + (f" · {self.workers} workers" if self.workers > 1 else "")
+        )
+        self.console.print(
             f"{plan.n_trials} trials ({plan.seeds} seeds each) · {plan.protocol.epochs} epochs"
-            f" · device {plan.device}" + (f" · {self.workers} workers" if self.workers > 1 else ""),
-            soft_wrap=True,
         )
         self.console.print(
             f"storage {plan.storage}"
