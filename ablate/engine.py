@@ -101,6 +101,17 @@ class LifecycleHooks(Observer):
         plugins.call_each("on_run_end", config=self.config, result=result)
 
 
+def place_model(
+    model: torch.nn.Module, device: torch.device, dtype: torch.dtype = torch.float32
+) -> torch.nn.Module:
+    """Move a model to its device; on a CPU, channels-last convolutions are ~10% faster
+    for LeNet-sized nets (benchmarks/bench_trainer.py)."""
+    model = model.to(device=device, dtype=dtype)
+    if device.type == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
 def coerce_config(
     config: RunConfig | dict[str, Any] | None, overrides: dict[str, Any]
 ) -> RunConfig:
@@ -151,7 +162,7 @@ def run(
         num_classes=data.num_classes,
         image_size=data.image_size,
     )
-    model = model.to(device=device, dtype=dtype)
+    model = place_model(model, device, dtype)
     if resolved.input:
         data = data.standardised(resolved.input_mean, resolved.input_std)
     optimizer = _call_factory(
