@@ -119,6 +119,9 @@ def _serialise_sqlite(engine: Any) -> None:
     @event.listens_for(engine, "connect")
     def _no_implicit_begin(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None
+        # Write-ahead logging: short commits, so workers wait less for each other's locks.
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(connection: Any) -> None:

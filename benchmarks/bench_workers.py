@@ -1,10 +1,10 @@
 """Trials per hour with one worker vs several, on this machine's CPU.
 
 Small convolutions use several cores poorly, so ``--workers N`` single-threaded processes
-should beat one process with N threads. Runs the same 8-trial grid (LeNet-5, real
-Fashion-MNIST subset, 1 epoch) with ``ablate sweep --workers 1`` (all cores as threads)
-and ``--workers 2`` (one thread each), end to end including process start-up, and
-reports the ratio.
+should beat one process with N threads. Runs the same grid (4 configurations x
+``--seeds``; LeNet-5, real Fashion-MNIST subset, 1 epoch) with ``ablate sweep
+--workers 1`` (all cores as threads) and ``--workers 2`` (one thread each), end to
+end including process start-up, and reports the ratio.
 
     python benchmarks/bench_workers.py [--train-size 6000] [--workers 2]
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 
 STUDY = """
 name = "{name}"
-seeds = 2
+seeds = {seeds}
 sampler = "grid"
 pruner = "none"
 [protocol]
@@ -41,10 +41,10 @@ grid = [1e-3, 3e-3]
 """
 
 
-def sweep_seconds(workers: int, train: int, work: Path) -> float:
+def sweep_seconds(workers: int, train: int, seeds: int, work: Path) -> float:
     name = f"w{workers}-{uuid.uuid4().hex[:6]}"
     path = work / f"{name}.toml"
-    path.write_text(STUDY.format(name=name, train=train))
+    path.write_text(STUDY.format(name=name, train=train, seeds=seeds))
     env = dict(os.environ)
     env.pop("ABLATE_WORKERS", None)
     command = [sys.executable, "-m", "ablate", "sweep", "--study", str(path), "--storage",
@@ -60,16 +60,18 @@ def main() -> None:
     parser.add_argument("--train-size", type=int, default=6000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=4, help="4 configurations x this many trials")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ablate-workers-"))
     one, many = [], []
     for _ in range(args.rounds):
-        one.append(sweep_seconds(1, args.train_size, work))
-        many.append(sweep_seconds(args.workers, args.train_size, work))
+        one.append(sweep_seconds(1, args.train_size, args.seeds, work))
+        many.append(sweep_seconds(args.workers, args.train_size, args.seeds, work))
     t1, tn = min(one), min(many)
-    print(f"8 trials, {os.cpu_count()} cores, train_size {args.train_size}")
-    print(f"--workers 1 : {t1:6.1f} s  ({8 * 3600 / t1:6.0f} trials/hour)")
-    print(f"--workers {args.workers} : {tn:6.1f} s  ({8 * 3600 / tn:6.0f} trials/hour)")
+    n = 4 * args.seeds
+    print(f"{n} trials, {os.cpu_count()} cores, train_size {args.train_size}")
+    print(f"--workers 1 : {t1:6.1f} s  ({n * 3600 / t1:6.0f} trials/hour)")
+    print(f"--workers {args.workers} : {tn:6.1f} s  ({n * 3600 / tn:6.0f} trials/hour)")
     print(f"ratio: {t1 / tn:.2f}x")
 
 
