@@ -388,6 +388,15 @@ def superseded(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
     return out
 
 
+def pop_queued(study: optuna.Study) -> Trial | None:
+    """Pop a queued trial, or None: never create a fresh one (``ask`` would, if another
+    worker emptied the queue between our look and our ask, and that fresh sample could
+    repeat a grid point). Uses the pop that ``Study.ask`` itself uses."""
+    study._thread_local.cached_all_trials = None
+    trial_id = study._pop_waiting_trial_id()
+    return None if trial_id is None else Trial(study, trial_id)
+
+
 def _replaced(t: optuna.trial.FrozenTrial, replaced: set[int]) -> bool:
     """A failed trial whose work another trial does (a retry, or the original of a copy)."""
     return t.state == TrialState.FAIL and (
@@ -421,11 +430,12 @@ class SweepRunner:
         """Trials that use budget: all but failed ones that a retry replaces."""
         return sum(1 for t in trials if not _replaced(t, superseded(trials)))
 
-    def queue_grid(self, trials: list[optuna.trial.FrozenTrial]) -> None:
+    def queue_grid(self, trials: list[optuna.trial.FrozenTrial]) -> int:
         """Queue grid points (seed-major) that are neither run nor queued, up to budget."""
         replaced = superseded(trials)
         have = {grid_point(t) for t in trials if not _replaced(t, replaced)}
         room = self.plan.n_trials - self.counted(trials)
+        queued = 0
         for params, seed in seeds_grid(self.plan.study):
             if room <= 0:
                 break
@@ -433,10 +443,13 @@ class SweepRunner:
                 continue
             self.study.enqueue_trial(params, user_attrs={rec.SEED: seed}, skip_if_exists=False)
             room -= 1
+            queued += 1
+        return queued
 
-    def repair(self, trials: list[optuna.trial.FrozenTrial]) -> None:
+    def repair(self, trials: list[optuna.trial.FrozenTrial]) -> int:
         """Queue again any interrupted trial whose retry is missing (e.g. a hard exit)."""
         replaced = superseded(trials)
+        queued = 0
         for t in trials:
             if (
                 t.state == TrialState.FAIL
@@ -444,6 +457,8 @@ class SweepRunner:
                 and t.number not in replaced
             ):
                 self._enqueue_retry(t.number, t.params, int(t.user_attrs.get(rec.SEED, 0)))
+                queued += 1
+        return queued
 
     def _enqueue_retry(self, number: int, params: dict[str, Any], seed: int) -> None:
         self.study.enqueue_trial(params, user_attrs={rec.SEED: seed, rec.RETRY_OF: number})
@@ -456,24 +471,30 @@ class SweepRunner:
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(self.study)  # re-queues dead workers' trials
         trials = self.study.get_trials(deepcopy=False)
-        self.repair(trials)
+        queued = self.repair(trials)
         if self.may_queue and self.grid_mode:
-            self.queue_grid(trials)
-        trials = self.study.get_trials(deepcopy=False)
+            queued += self.queue_grid(trials)
+        if queued:
+            trials = self.study.get_trials(deepcopy=False)
         waiting = any(t.state == TrialState.WAITING for t in trials)
         room = self.plan.n_trials - self.counted(trials)
         if not waiting and (self.grid_mode or room < self.plan.seeds):
             return None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "heartbeat is supposed to be used with optimize"
-            trial = self.study.ask()
+        if self.grid_mode:
+            trial = pop_queued(self.study)
+            if trial is None:  # another worker took the last queued point meanwhile
+                return None
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "heartbeat is supposed to be used with optimize"
+                trial = self.study.ask()
         if self.heartbeat is not None:  # beat at once: a crash now must still go stale
             self.heartbeat.track(self.heartbeat.trial_ids | {trial._trial_id})
-        if self.is_duplicate(trial):
+        if self.is_duplicate(trial, trials):
             return self.next_trial()
         return trial
 
-    def is_duplicate(self, trial: Trial) -> bool:
+    def is_duplicate(self, trial: Trial, trials: list[optuna.trial.FrozenTrial]) -> bool:
         """Drop a popped trial whose configuration and seed an earlier trial already covers.
 
         Crashes at the wrong moment, or two processes repairing at once, can queue the same
@@ -483,7 +504,6 @@ class SweepRunner:
         point = grid_point(frozen)
         if point[1] is None:  # a fresh sample, not a queued point
             return False
-        trials = self.study.get_trials(deepcopy=False)
         replaced = superseded(trials)
         for other in trials:
             if other.number >= trial.number or _replaced(other, replaced):
@@ -516,10 +536,23 @@ class SweepRunner:
         params = suggest(trial, self.plan.study, self.grid_mode)
         seed = trial.user_attrs.get(rec.SEED)
         if seed is None:
-            seed = 0
-            trial.set_user_attr(rec.SEED, 0)
-            for extra in range(1, self.plan.seeds):
-                self.study.enqueue_trial(params, user_attrs={rec.SEED: extra})
+            # A fresh sample. A sampler may propose a configuration it has seen before (TPE
+            # does, on categorical spaces): it then gets the next unused seed, never a rerun.
+            key = rec.config_key(params)
+            trials = self.study.get_trials(deepcopy=False)
+            replaced = superseded(trials)
+            used = {
+                grid_point(t)[1]
+                for t in trials
+                if t.number != trial.number
+                and not _replaced(t, replaced)
+                and grid_point(t)[0] == key
+            }
+            seed = min(set(range(len(used) + 1)) - used)
+            trial.set_user_attr(rec.SEED, seed)
+            if not used:
+                for extra in range(1, self.plan.seeds):
+                    self.study.enqueue_trial(params, user_attrs={rec.SEED: extra})
         config = self.plan.study.config_for(params, int(seed), self.plan.protocol)
         trial.set_user_attr(rec.CONFIG, config.model_dump(mode="json"))
         trial.set_user_attr(rec.CONFIG_KEY, rec.config_key(params))

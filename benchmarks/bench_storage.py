@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import optuna
 
+from ablate.storage import open_storage
+
 STUDY = """
 name = "{name}"
 seeds = 2
@@ -54,18 +56,35 @@ def run(storage: str, workers: int, trials: int, work: Path) -> dict:
     study_file = work / f"{name}.toml"
     study_file.write_text(STUDY.format(name=name, grid=json.dumps(grid)))
     env = dict(os.environ, ABLATE_WORKERS="1")
-    command = [sys.executable, "-m", "ablate", "worker", "--study", str(study_file),
-               "--storage", storage, "--threads", "1", "--artifacts", str(work / "art")]
+    command = [
+        sys.executable,
+        "-m",
+        "ablate",
+        "worker",
+        "--study",
+        str(study_file),
+        "--storage",
+        storage,
+        "--threads",
+        "1",
+        "--artifacts",
+        str(work / "art"),
+    ]
     started = time.monotonic()
-    procs = [subprocess.Popen(command, env=env, cwd=work, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True) for _ in range(workers)]
+    procs = [
+        subprocess.Popen(
+            command, env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(workers)
+    ]
     errors = [p.communicate()[1] for p in procs]
     elapsed = time.monotonic() - started
     failed = [e for p, e in zip(procs, errors, strict=True) if p.returncode != 0]
-    found = optuna.load_study(study_name=name, storage=storage).get_trials()
+    found = optuna.load_study(study_name=name, storage=open_storage(storage)).get_trials()
     complete = [t for t in found if t.state.name == "COMPLETE"]
-    points = Counter((json.dumps(t.params, sort_keys=True), t.user_attrs.get("seed"))
-                     for t in complete)
+    points = Counter(
+        (json.dumps(t.params, sort_keys=True), t.user_attrs.get("seed")) for t in complete
+    )
     first = min(t.datetime_start for t in complete)
     last = max(t.datetime_complete for t in complete)
     window = (last - first).total_seconds()
@@ -96,14 +115,18 @@ def main() -> None:
     if args.postgres:
         storages = {"postgresql": args.postgres, **storages}
     print(f"{args.workers} workers, {args.trials} trials, {os.cpu_count()} cores")
-    print(f"{'storage':11} {'trials/s':>9} {'overhead/trial':>15} {'train/trial':>12} "
-          f"{'lost':>5} {'dup':>4} {'wall':>7}")
+    print(
+        f"{'storage':11} {'trials/s':>9} {'overhead/trial':>15} {'train/trial':>12} "
+        f"{'lost':>5} {'dup':>4} {'wall':>7}"
+    )
     for label, url in storages.items():
         r = run(url, args.workers, args.trials, work)
-        print(f"{label:11} {r['trials_per_s']:9.2f} {r['overhead_ms']:12.0f} ms "
-              f"{r['compute_ms']:9.0f} ms {r['lost']:5d} {r['duplicated']:4d} "
-              f"{r['wall_s']:6.0f}s" + (f"  ({r['worker_errors']} worker errors)"
-                                         if r["worker_errors"] else ""))
+        print(
+            f"{label:11} {r['trials_per_s']:9.2f} {r['overhead_ms']:12.0f} ms "
+            f"{r['compute_ms']:9.0f} ms {r['lost']:5d} {r['duplicated']:4d} "
+            f"{r['wall_s']:6.0f}s"
+            + (f"  ({r['worker_errors']} worker errors)" if r["worker_errors"] else "")
+        )
 
 
 if __name__ == "__main__":
