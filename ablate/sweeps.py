@@ -207,7 +207,9 @@ def make_sampler(kind: str, seed: int) -> optuna.samplers.BaseSampler:
 
 def make_pruner(kind: str, plan_epochs: int, seeds: int) -> optuna.pruners.BasePruner:
     if kind == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=max(5, 2 * seeds), n_warmup_steps=1)
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=max(5, 2 * seeds), n_warmup_steps=max(2, plan_epochs // 4)
+        )
     if kind == "hyperband":
         return optuna.pruners.HyperbandPruner(
             min_resource=1, max_resource=plan_epochs, reduction_factor=3
