@@ -122,6 +122,11 @@ class Study(BaseModel):
     cpu_budget: Budget | None = Field(
         None, description="used instead of `budget` on a CPU, so a default sweep stays short"
     )
+    cover: list[str] = Field(
+        default_factory=list,
+        description="categorical parameters whose every combination is tried first "
+        "(the sampler chooses the rest), so no architecture is left out",
+    )
     baseline: str = Field("none", description="placement that deltas are measured against")
     threshold: float = Field(0.88, gt=0, le=1, description="accuracy that marks convergence")
     reference: dict[str, dict[int, float]] = Field(
@@ -158,6 +163,13 @@ class Study(BaseModel):
                         raise ValueError(
                             f"{param.name} choice {choice!r}: use true/false or a norm kind"
                         )
+        by_name = {p.name: p for p in self.space}
+        for name in self.cover:
+            param = by_name.get(name)
+            if param is None or param.type != "categorical" or param.condition:
+                raise ValueError(
+                    f"cover names {name!r}: it must be an unconditional categorical parameter"
+                )
         if self.metric == "val_loss" and self.direction == "maximize":
             raise ValueError("metric val_loss should be minimized (direction = 'minimize')")
         return self
@@ -202,6 +214,14 @@ class Study(BaseModel):
                     grown.append(combo)
             combos = grown
         return combos
+
+    def cover_combos(self) -> list[dict[str, Value]]:
+        """Every combination of the ``cover`` parameters (empty when there are none)."""
+        if not self.cover:
+            return []
+        by_name = {p.name: p for p in self.space}
+        choices = [by_name[name].choices or [] for name in self.cover]
+        return [dict(zip(self.cover, combo, strict=True)) for combo in itertools.product(*choices)]
 
     def fingerprint(self, protocol: RunConfig) -> str:
         """Identifies the search space and protocol; a study name keeps one for life."""

@@ -94,8 +94,11 @@ def open_study(plan: SweepPlan) -> tuple[optuna.Study, bool]:
         study.set_user_attr(STUDY_ATTR, plan.study.model_dump(mode="json"))
         study.set_user_attr(PROTOCOL_ATTR, protocol_json)
         study.set_user_attr(NOTES_ATTR, plan.notes)
+        queue = SweepRunner(plan, study)
         if plan.sampler == "grid":
-            SweepRunner(plan, study).queue_grid(study.get_trials(deepcopy=False))
+            queue.queue_grid(study.get_trials(deepcopy=False))
+        else:
+            queue.queue_cover(study.get_trials(deepcopy=False))
         # Written last: other workers wait for it, so they never see a half-queued grid.
         study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
         return study, True
@@ -283,6 +286,29 @@ class SweepRunner:
             self.study.enqueue_trial(params, user_attrs={rec.SEED: seed}, skip_if_exists=False)
             room -= 1
             queued += 1
+        return queued
+
+    def queue_cover(self, trials: list[optuna.trial.FrozenTrial]) -> int:
+        """Queue each combination of the study's ``cover`` parameters not tried yet (the
+        sampler fills in the other parameters), within the budget."""
+        combos = self.plan.study.cover_combos()
+        if self.grid_mode or not combos:
+            return 0
+        replaced = superseded(trials)
+        keys = self.plan.study.cover
+        tried = set()
+        for t in trials:
+            if not _replaced(t, replaced):
+                params = t.system_attrs.get("fixed_params") or t.params
+                tried.add(rec.config_key({k: params.get(k) for k in keys}))
+        room = (self.plan.n_trials - self.counted(trials)) // self.plan.seeds
+        queued = 0
+        for combo in combos:
+            if queued >= room:
+                break
+            if rec.config_key(combo) not in tried:
+                self.study.enqueue_trial(combo, skip_if_exists=False)
+                queued += 1
         return queued
 
     def repair(self, trials: list[optuna.trial.FrozenTrial]) -> int:
@@ -611,6 +637,8 @@ def sweep(
         runner.repair(ostudy.get_trials(deepcopy=False))
         if runner.grid_mode:
             runner.queue_grid(ostudy.get_trials(deepcopy=False))
+        else:
+            runner.queue_cover(ostudy.get_trials(deepcopy=False))
     display = None
     if progress:
         from ablate.sweep_display import SweepDisplay

@@ -30,13 +30,15 @@ def bn_placement() -> Study:
             Param(name="scheduler", choices=["none", "step", "cosine"]),
         ],
         seeds=3,
+        # All 32 architectures first (lr and scheduler sampled), then the sampler explores.
+        cover=["placement.input", *(f"placement.{slot}" for slot in SLOTS)],
         sampler="tpe",
         # No pruning by default: nets without BatchNorm start slower, so pruning early
         # epochs would bias the very comparison this study makes (--pruner median to opt in).
         pruner="none",
         budget=Budget(n_trials=288),
-        # Two cores: 32 configurations x 3 seeds on a 12k-image subset for 4 epochs, about
-        # 7 minutes with the default two workers.
+        # Two cores: the 32 architectures x 3 seeds on a 12k-image subset for 4 epochs,
+        # about 7 minutes with the default two workers.
         cpu_budget=Budget(n_trials=96, epochs=4, train_size=12000, test_size=5000),
         baseline="none",
         threshold=0.88,

@@ -368,3 +368,25 @@ def test_fuse_auto_on_a_cpu_never_picks_a_slower_path(tmp_path: Path, monkeypatc
     size, why = resolve_fuse(plan)
     assert size >= 1 and "--fuse auto chose" in why
     assert resolve_fuse(plan) == (size, why.replace(why, resolve_fuse(plan)[1]))
+
+
+def test_cover_tries_every_combination_first(tmp_path: Path) -> None:
+    text = GRID_STUDY.replace(
+        'sampler = "grid"', 'sampler = "tpe"\ncover = ["placement.input", "placement.conv2"]'
+    )
+    study = ablate.sweep(write_study(tmp_path, text), n_trials=8, progress=False)
+    trials = study.get_trials()
+    assert len(trials) == 8 and all(t.state.name == "COMPLETE" for t in trials)
+    combos = Counter((t.params["placement.input"], t.params["placement.conv2"]) for t in trials)
+    assert len(combos) == 4 and set(combos.values()) == {2}
+    seeds = {
+        (t.params["placement.input"], t.params["placement.conv2"], t.user_attrs["seed"])
+        for t in trials
+    }
+    assert len(seeds) == 8
+
+
+def test_cover_must_name_categorical_parameters(tmp_path: Path, cli) -> None:
+    text = GRID_STUDY.replace('sampler = "grid"', 'sampler = "tpe"\ncover = ["lr"]')
+    out = cli("sweep", "--no-report", "--study", write_study(tmp_path, text))
+    assert out.code == 2 and "unconditional categorical" in out.err
