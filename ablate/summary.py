@@ -90,6 +90,7 @@ class Table:
             left = column.justify == "left"
             table.add_column(
                 column.header,
+                min_width=len(column.header),
                 justify=column.justify,  # type: ignore[arg-type]
                 overflow="fold",
                 no_wrap=not left,
