@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from ablate.data import ImageData, PreparedData, prepare
 from ablate.environment import environment, resolve_device
 from ablate.errors import AblateError, ConfigError
 from ablate.models import build_model, resolve_placement
+from ablate.placement import Placement
 from ablate.result import EpochMetrics, RunResult
 from ablate.trainer import Checkpoint, Observer, StopRun, batches, train
 
@@ -136,28 +138,29 @@ def check_components(config: RunConfig) -> None:
     resolve_placement(config.placement)
 
 
-def run(
-    config: RunConfig | dict[str, Any] | None = None,
-    *,
-    observers: Sequence[Observer] = (),
-    dtype: torch.dtype = torch.float32,
-    checkpoint: Checkpoint | None = None,
-    **overrides: Any,
-) -> RunResult:
-    """Train one configuration and return its :class:`RunResult`.
+@dataclass
+class RunParts:
+    """Everything one run trains with, built exactly as ``ablate.run`` builds it."""
 
-    >>> result = ablate.run({"dataset": "synthetic", "epochs": 1})  # doctest: +SKIP
-    >>> result.final_val_acc  # doctest: +SKIP
-    """
-    config = coerce_config(config, overrides)
+    model: torch.nn.Module
+    placement: Placement
+    data: PreparedData
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    device: torch.device
+
+
+def build_run(
+    config: RunConfig, *, dtype: torch.dtype = torch.float32, steps_per_epoch: int | None = None
+) -> RunParts:
+    """Seed, build and place the model, prepare the data, and make optimizer and scheduler."""
     check_components(config)
     device = resolve_device(config.device)
-    placement = resolve_placement(config.placement)
     data = prepared_data(config, device, dtype)
     torch.manual_seed(config.seed)
     model, resolved = build_model(
         config.model,
-        placement,
+        resolve_placement(config.placement),
         in_channels=data.in_channels,
         num_classes=data.num_classes,
         image_size=data.image_size,
@@ -173,29 +176,48 @@ def run(
         lr=config.lr,
         **config.optimizer_params,
     )
-    steps = len(batches(torch.arange(len(data.train_y)), config.batch_size))
+    if steps_per_epoch is None:
+        steps_per_epoch = len(batches(torch.arange(len(data.train_y)), config.batch_size))
     scheduler = _call_factory(
         "scheduler",
         config.scheduler,
         registry.schedulers.get(config.scheduler).factory,
         optimizer,
         epochs=config.epochs,
-        steps_per_epoch=steps,
+        steps_per_epoch=steps_per_epoch,
         **config.scheduler_params,
     )
+    return RunParts(model, resolved, data, optimizer, scheduler, device)
+
+
+def run(
+    config: RunConfig | dict[str, Any] | None = None,
+    *,
+    observers: Sequence[Observer] = (),
+    dtype: torch.dtype = torch.float32,
+    checkpoint: Checkpoint | None = None,
+    **overrides: Any,
+) -> RunResult:
+    """Train one configuration and return its :class:`RunResult`.
+
+    >>> result = ablate.run({"dataset": "synthetic", "epochs": 1})  # doctest: +SKIP
+    >>> result.final_val_acc  # doctest: +SKIP
+    """
+    config = coerce_config(config, overrides)
+    parts = build_run(config, dtype=dtype)
     result = RunResult(
         config=config,
-        placement=resolved.spelled(),
-        slots=dict(resolved.slots),
-        num_params=sum(p.numel() for p in model.parameters()),
-        environment=environment(device),
+        placement=parts.placement.spelled(),
+        slots=dict(parts.placement.slots),
+        num_params=sum(p.numel() for p in parts.model.parameters()),
+        environment=environment(parts.device),
     )
-    plugins.call_each("on_run_start", config=config, model=model)
+    plugins.call_each("on_run_start", config=config, model=parts.model)
     return train(
-        model,
-        data,
-        optimizer,
-        scheduler,
+        parts.model,
+        parts.data,
+        parts.optimizer,
+        parts.scheduler,
         result,
         epochs=config.epochs,
         batch_size=config.batch_size,

@@ -64,32 +64,13 @@ def _sync(device: torch.device) -> None:
 
 
 def _time_plain(config: RunConfig, device: torch.device, steps: int) -> float:
-    from ablate.engine import prepared_data
-    from ablate.models import build_model, resolve_placement
-    from ablate.registry import optimizers, schedulers
+    from ablate.engine import build_run
 
-    data = prepared_data(config, device)
-    torch.manual_seed(config.seed)
-    model, resolved = build_model(
-        config.model,
-        resolve_placement(config.placement),
-        in_channels=data.in_channels,
-        num_classes=data.num_classes,
-        image_size=data.image_size,
+    parts = build_run(
+        config.model_copy(update={"device": str(device)}), steps_per_epoch=steps + WARMUP_STEPS
     )
-    model = model.to(device).train()
-    optimizer = optimizers.get(config.optimizer).factory(
-        model.parameters(), lr=config.lr, **config.optimizer_params
-    )
-    scheduler = schedulers.get(config.scheduler).factory(
-        optimizer,
-        epochs=config.epochs,
-        steps_per_epoch=steps + WARMUP_STEPS,
-        **config.scheduler_params,
-    )
-    x_all, y_all = data.train_x, data.train_y
-    if resolved.input:
-        x_all = (x_all - resolved.input_mean) / resolved.input_std
+    model, optimizer, scheduler = parts.model.train(), parts.optimizer, parts.scheduler
+    x_all, y_all = parts.data.train_x, parts.data.train_y
     order = torch.randperm(len(y_all)).to(device)
     start = 0.0
     for step in range(WARMUP_STEPS + steps):
