@@ -20,6 +20,7 @@ from rich.progress import (
 from ablate.display import format_seconds, make_console, pct
 from ablate.records import records
 from ablate.result import EpochMetrics, RunResult
+from ablate.storage import mask
 from ablate.summary import best_configs_table
 from ablate.trainer import Observer
 
@@ -102,7 +103,7 @@ class SweepDisplay:
             f"{plan.n_trials} trials ({plan.seeds} seeds each) · {plan.protocol.epochs} epochs"
         )
         self.console.print(
-            f"storage {plan.storage}"
+            f"storage {mask(plan.storage)}"
             + (
                 f" · resuming: {self.done_at_start} trials already done"
                 if self.done_at_start

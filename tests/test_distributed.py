@@ -292,3 +292,31 @@ def test_bad_database_url_is_one_masked_line(cli) -> None:
     )
     assert out.code == 2 and out.err.count("\n") == 1
     assert "s3cr3t-pw" not in out.err and "bob:***@" in out.err
+
+
+@pytest.mark.postgres
+def test_sweep_output_never_shows_the_password(tmp_path) -> None:
+    url = _postgres_url()
+    path, _ = study_file(tmp_path)
+    out = subprocess.run(
+        [
+            *ablate_command(),
+            "sweep",
+            "--study",
+            str(path),
+            "--storage",
+            url,
+            "--n-trials",
+            "2",
+            "--no-report",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=subprocess_env(),
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    password = url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+    assert password not in out.stdout + out.stderr
+    assert "***@" in out.stderr
