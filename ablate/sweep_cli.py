@@ -238,7 +238,13 @@ def cmd_studies(args: argparse.Namespace) -> int:
             f"{study.direction} final {study.metric}; {study.seeds} seeds per configuration",
         )
         table.add_row("sampler", f"{study.sampler}, pruner {study.pruner}")
-        budget = f"{study.budget.n_trials or 'grid'} trials"
+        if study.cover:
+            table.add_row("covers first", "every combination of " + ", ".join(study.cover))
+        budget = (
+            f"{study.budget.n_trials} trials"
+            if study.budget.n_trials
+            else f"the whole grid x {study.seeds} seeds"
+        )
         if study.cpu_budget:
             cb = study.cpu_budget
             budget += (
