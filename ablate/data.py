@@ -6,7 +6,9 @@ DataLoader: it shuffles indices with a seeded ``torch.randperm`` and slices batc
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import hashlib
 import os
 import struct
 import zlib
@@ -95,16 +97,48 @@ def find_idx_dir(candidates: list[Path]) -> Path | None:
     return None
 
 
-def load_idx_dataset(
-    name: str, directory: Path, num_classes: int, classes: list[str] | None = None
-) -> ImageData:
-    """Load the four IDX files of an MNIST-format dataset from ``directory``."""
+def _read_all(directory: Path) -> dict[str, torch.Tensor]:
     parts: dict[str, torch.Tensor] = {}
     for key, stem in IDX_FILES.items():
         path = _idx_file(directory, stem)
         assert path is not None
         magic = IDX_IMAGES_MAGIC if key.endswith("images") else IDX_LABELS_MAGIC
         parts[key] = read_idx(path, magic)
+    return parts
+
+
+def _decoded(directory: Path) -> dict[str, torch.Tensor]:
+    """The four IDX files as tensors, via a decoded copy in the cache dir.
+
+    Un-gzipping Fashion-MNIST takes about a second; every run and every sweep worker would
+    pay it. The copy is keyed by the files' paths, sizes and modification times, so a
+    changed file is read (and checked) again.
+    """
+    files = [_idx_file(directory, stem) for stem in IDX_FILES.values()]
+    stamp = "|".join(
+        f"{f.resolve()}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files if f is not None
+    )
+    cache = user_cache_dir() / "decoded" / f"{hashlib.sha256(stamp.encode()).hexdigest()[:24]}.pt"
+    try:
+        loaded = torch.load(cache, weights_only=True)
+        if isinstance(loaded, dict) and set(loaded) == set(IDX_FILES):
+            return loaded
+    except Exception:  # missing, torn or foreign: decode the IDX files again
+        pass
+    parts = _read_all(directory)
+    with contextlib.suppress(OSError):  # a read-only cache dir only costs speed
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".tmp{os.getpid()}")
+        torch.save(parts, tmp)
+        os.replace(tmp, cache)
+    return parts
+
+
+def load_idx_dataset(
+    name: str, directory: Path, num_classes: int, classes: list[str] | None = None
+) -> ImageData:
+    """Load the four IDX files of an MNIST-format dataset from ``directory``."""
+    parts = _decoded(directory)
     for split in ("train", "test"):
         images, labels = parts[f"{split}_images"], parts[f"{split}_labels"]
         if images.shape[0] != labels.shape[0]:

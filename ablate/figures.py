@@ -29,9 +29,8 @@ from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
-from ablate.records import TrialRecord, records
+from ablate.records import PROTOCOL_ATTR, STUDY_ATTR, TrialRecord, records
 from ablate.stats import estimate
-from ablate.summary import PROTOCOL_ATTR, STUDY_ATTR
 
 if TYPE_CHECKING:
     from ablate.study import Study

@@ -14,6 +14,12 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+# Study-level attributes.
+STUDY_ATTR = "ablate:study"
+PROTOCOL_ATTR = "ablate:protocol"
+NOTES_ATTR = "ablate:notes"
+
+# Trial-level attributes.
 SEED = "seed"
 CONFIG = "config"
 PLACEMENT = "placement"

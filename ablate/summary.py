@@ -22,12 +22,8 @@ from rich.console import Console, Group
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from ablate.records import TrialRecord, records
+from ablate.records import NOTES_ATTR, STUDY_ATTR, TrialRecord, records
 from ablate.stats import estimate, welch
-
-STUDY_ATTR = "ablate:study"
-PROTOCOL_ATTR = "ablate:protocol"
-NOTES_ATTR = "ablate:notes"
 
 
 @dataclass

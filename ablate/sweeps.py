@@ -34,10 +34,10 @@ from ablate.planning import (  # re-exported: the sweep API lives here
     plan_sweep,
     resolve_fuse,
 )
+from ablate.records import NOTES_ATTR, PROTOCOL_ATTR, STUDY_ATTR
 from ablate.result import EpochMetrics, RunResult
 from ablate.storage import is_storage_error, mask, open_storage
 from ablate.study import Study, Value, seeds_grid
-from ablate.summary import NOTES_ATTR, PROTOCOL_ATTR, STUDY_ATTR
 from ablate.trainer import Observer, StopRun
 from ablate.workers import (
     FileCheckpoint,
