@@ -150,6 +150,31 @@ class RunParts:
     device: torch.device
 
 
+def seeded_model(config: RunConfig, data: PreparedData) -> tuple[torch.nn.Module, Placement]:
+    """Seed from the config, then build its model: the same seed gives the same weights."""
+    torch.manual_seed(config.seed)
+    return build_model(
+        config.model,
+        resolve_placement(config.placement),
+        in_channels=data.in_channels,
+        num_classes=data.num_classes,
+        image_size=data.image_size,
+    )
+
+
+def new_result(
+    config: RunConfig, placement: Placement, model: torch.nn.Module, env: dict[str, Any]
+) -> RunResult:
+    """The empty record a run fills in as it trains."""
+    return RunResult(
+        config=config,
+        placement=placement.spelled(),
+        slots=dict(placement.slots),
+        num_params=sum(p.numel() for p in model.parameters()),
+        environment=env,
+    )
+
+
 def build_run(
     config: RunConfig, *, dtype: torch.dtype = torch.float32, steps_per_epoch: int | None = None
 ) -> RunParts:
@@ -157,14 +182,7 @@ def build_run(
     check_components(config)
     device = resolve_device(config.device)
     data = prepared_data(config, device, dtype)
-    torch.manual_seed(config.seed)
-    model, resolved = build_model(
-        config.model,
-        resolve_placement(config.placement),
-        in_channels=data.in_channels,
-        num_classes=data.num_classes,
-        image_size=data.image_size,
-    )
+    model, resolved = seeded_model(config, data)
     model = place_model(model, device, dtype)
     if resolved.input:
         data = data.standardised(resolved.input_mean, resolved.input_std)
@@ -205,13 +223,7 @@ def run(
     """
     config = coerce_config(config, overrides)
     parts = build_run(config, dtype=dtype)
-    result = RunResult(
-        config=config,
-        placement=parts.placement.spelled(),
-        slots=dict(parts.placement.slots),
-        num_params=sum(p.numel() for p in parts.model.parameters()),
-        environment=environment(parts.device),
-    )
+    result = new_result(config, parts.placement, parts.model, environment(parts.device))
     plugins.call_each("on_run_start", config=config, model=parts.model)
     return train(
         parts.model,

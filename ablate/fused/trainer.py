@@ -30,7 +30,6 @@ from ablate.fused.optim import OptimSpec
 from ablate.fused.plan import Op, layer_plan
 from ablate.fused.schedule import Schedule, trial_schedule
 from ablate.fused.support import supports_fusion
-from ablate.models import build_model, resolve_placement
 from ablate.placement import Placement
 from ablate.result import EpochMetrics, RunResult
 from ablate.trainer import Observer, StopRun, batches
@@ -270,28 +269,14 @@ def _make_trial(
     """Build the trial's model exactly as ``ablate.run`` does: seed, then ``build_model``.
 
     ``hooks`` adds the plugins' lifecycle hooks (off when only timing steps)."""
-    from ablate.engine import LifecycleHooks
+    from ablate.engine import LifecycleHooks, new_result, seeded_model
 
-    data = setup.data
-    torch.manual_seed(config.seed)
-    model, resolved = build_model(
-        config.model,
-        resolve_placement(config.placement),
-        in_channels=data.in_channels,
-        num_classes=data.num_classes,
-        image_size=data.image_size,
-    )
+    model, resolved = seeded_model(config, setup.data)
     model = model.to(device=setup.device, dtype=setup.dtype)
     spec, schedule = trial_schedule(config, steps_per_epoch)
     env = environment(setup.device)
     env.update(fused_group=group_size, lr_schedule=schedule.how)
-    result = RunResult(
-        config=config,
-        placement=resolved.spelled(),
-        slots=dict(resolved.slots),
-        num_params=sum(p.numel() for p in model.parameters()),
-        environment=env,
-    )
+    result = new_result(config, resolved, model, env)
     if hooks:
         plugins.call_each("on_run_start", config=config, model=model)
         observers = [*observers, LifecycleHooks(config)]
