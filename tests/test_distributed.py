@@ -101,6 +101,14 @@ def start_worker(path: Path, storage: str, tmp_path: Path, *extra: str) -> subpr
     )
 
 
+def run_sweep(path: Path, storage: str, cwd: Path, *extra: str) -> subprocess.CompletedProcess:
+    """``ablate sweep`` of a study file in a real process, output captured."""
+    command = [*ablate_command(), "sweep", "--study", str(path), "--storage", storage, *extra]
+    return subprocess.run(
+        command, capture_output=True, text=True, cwd=cwd, env=subprocess_env(), timeout=600
+    )
+
+
 def trials_of(storage: str, name: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=name, storage=storage).get_trials()
 
@@ -241,24 +249,7 @@ def test_postgres_restart_loses_no_trial(tmp_path) -> None:
 def test_sweep_with_two_local_workers_shares_the_grid(tmp_path) -> None:
     path, name = study_file(tmp_path)
     db = f"sqlite:///{tmp_path / 'pool.db'}"
-    out = subprocess.run(
-        [
-            *ablate_command(),
-            "sweep",
-            "--study",
-            str(path),
-            "--storage",
-            db,
-            "--workers",
-            "2",
-            "--no-report",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=subprocess_env(),
-        timeout=600,
-    )
+    out = run_sweep(path, db, tmp_path, "--workers", "2", "--no-report")
     assert out.returncode == 0, out.stderr
     assert "2 workers" in out.stderr and "Per architecture" in out.stdout
     trials = trials_of(db, name)
@@ -298,24 +289,7 @@ def test_bad_database_url_is_one_masked_line(cli) -> None:
 def test_sweep_output_never_shows_the_password(tmp_path) -> None:
     url = _postgres_url()
     path, _ = study_file(tmp_path)
-    out = subprocess.run(
-        [
-            *ablate_command(),
-            "sweep",
-            "--study",
-            str(path),
-            "--storage",
-            url,
-            "--n-trials",
-            "2",
-            "--no-report",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=subprocess_env(),
-        timeout=600,
-    )
+    out = run_sweep(path, url, tmp_path, "--n-trials", "2", "--no-report")
     assert out.returncode == 0, out.stderr
     password = url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
     assert password not in out.stdout + out.stderr
