@@ -52,6 +52,7 @@ from ablate.workers import (
 FINGERPRINT_ATTR = "ablate:fingerprint"
 INTERRUPTED = "interrupted"
 DUPLICATE = "duplicate"
+ABANDONED = "abandoned"
 
 
 def _differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
@@ -242,7 +243,7 @@ def pop_queued(study: optuna.Study) -> Trial | None:
 def _replaced(t: optuna.trial.FrozenTrial, replaced: set[int]) -> bool:
     """A failed trial whose work another trial does (a retry, or the original of a copy)."""
     return t.state == TrialState.FAIL and (
-        t.number in replaced or t.user_attrs.get(rec.STATUS) == DUPLICATE
+        t.number in replaced or t.user_attrs.get(rec.STATUS) in (DUPLICATE, ABANDONED)
     )
 
 
@@ -264,6 +265,7 @@ class SweepRunner:
         self.started = time.monotonic()
         self.ran = 0
         self.heartbeat: Heartbeat | None = None
+        self.popped: dict[int, Trial] = {}  # popped by this worker, not yet told
         self.fuse = 1 if plan.fuse == "auto" else int(plan.fuse)
 
     # budget ----------------------------------------------------------------
@@ -353,6 +355,7 @@ class SweepRunner:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "heartbeat is supposed to be used with optimize"
                 trial = self.study.ask()
+        self.popped[trial.number] = trial
         if self.heartbeat is not None:  # beat at once: a crash now must still go stale
             self.heartbeat.track(self.heartbeat.trial_ids | {trial._trial_id})
         if self.is_duplicate(trial, trials):
@@ -376,11 +379,9 @@ class SweepRunner:
             if other.state == TrialState.FAIL and other.user_attrs.get(rec.STATUS) == INTERRUPTED:
                 continue
             if grid_point(other) == point:
-                trial.set_user_attr(rec.STATUS, DUPLICATE)
-                trial.set_user_attr(
-                    rec.REASON, f"same configuration and seed as trial {other.number}"
+                self._tell_failed(
+                    trial, DUPLICATE, f"same configuration and seed as trial {other.number}"
                 )
-                self.study.tell(trial, state=TrialState.FAIL)
                 return True
         return False
 
@@ -440,14 +441,11 @@ class SweepRunner:
             self.heartbeat.presence.update(trial=trial.number, state="running")
         try:
             result = run(config, observers=observers, checkpoint=checkpoint)
-        except KeyboardInterrupt:
-            self.requeue(trial, params, int(seed))
-            raise
         except optuna.exceptions.UpdateFinishedTrialError:
             self._taken_over(trial)
             return None
         except AblateError as exc:
-            self._fail(trial, "error", str(exc))
+            self._tell_failed(trial, "error", str(exc))
             raise
         except Exception as exc:
             if is_storage_error(exc):
@@ -457,7 +455,7 @@ class SweepRunner:
                     f"once its heartbeat goes stale"
                 ) from None
             # A crash in one trial never stops the sweep.
-            self._fail(trial, "error", f"{type(exc).__name__}: {exc}")
+            self._tell_failed(trial, "error", f"{type(exc).__name__}: {exc}")
             if self.display is not None:
                 self.display.trial_failed(trial.number, f"{type(exc).__name__}: {exc}")
             return None
@@ -483,7 +481,7 @@ class SweepRunner:
             [OptunaReporter(trial, self.plan.study.metric, self.plan.pruner)] for trial in trials
         ]
         if self.display is not None:
-            params, seed, _ = prepared[0]
+            seed = prepared[0][1]
             observers[0].append(
                 self.display.trial_observer(
                     trials[0].number, {"fused": f"{len(trials)} trials"}, seed
@@ -494,19 +492,15 @@ class SweepRunner:
             self.heartbeat.presence.update(trial=[t.number for t in trials], state="running")
         try:
             results = train_fused(configs, observers=observers, on_event=self.say)
-        except KeyboardInterrupt:
-            for trial, (params, seed, _) in zip(trials, prepared, strict=True):
-                self.requeue(trial, params, seed)
-            raise
         except AblateError as exc:
             for trial in trials:
-                self._fail(trial, "error", str(exc))
+                self._tell_failed(trial, "error", str(exc))
             raise
         except Exception as exc:
             if is_storage_error(exc):
                 raise
             for trial in trials:  # a crash in one group never stops the sweep
-                self._fail(trial, "error", f"{type(exc).__name__}: {exc}")
+                self._tell_failed(trial, "error", f"{type(exc).__name__}: {exc}")
             return [None] * len(trials)
         finally:
             if self.heartbeat is not None:
@@ -523,11 +517,6 @@ class SweepRunner:
         else:
             sys.stderr.write(f"ablate: {message}\n")
 
-    def _fail(self, trial: Trial, status: str, reason: str) -> None:
-        trial.set_user_attr(rec.STATUS, status)
-        trial.set_user_attr(rec.REASON, reason)
-        self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-
     def _finish(self, trial: Trial, result: RunResult) -> None:
         try:
             store_result(trial, result)
@@ -540,21 +529,37 @@ class SweepRunner:
                 self.study.tell(trial, value)
         except optuna.exceptions.UpdateFinishedTrialError:
             self._taken_over(trial)
+        self.popped.pop(trial.number, None)
 
     def _taken_over(self, trial: Trial) -> None:
         """This worker was presumed dead (its heartbeat went stale) and the trial was
         re-queued for another worker: drop this copy, the retry counts."""
+        self.popped.pop(trial.number, None)
         sys.stderr.write(
             f"ablate: warning: trial {trial.number} was re-queued while this "
             f"worker ran it (heartbeat went stale); this copy is dropped\n"
         )
 
-    def requeue(self, trial: Trial, params: dict[str, Value], seed: int) -> None:
-        """Mark an interrupted trial and queue it again, so a rerun finishes it."""
-        trial.set_user_attr(rec.STATUS, INTERRUPTED)
-        trial.set_user_attr(rec.REASON, "interrupted (Ctrl-C); re-queued")
+    def requeue_unfinished(self) -> None:
+        """Ctrl-C: mark every trial this worker popped but has not told as interrupted and
+        queue it again, so a rerun finishes it, wherever the interrupt landed."""
+        for trial in list(self.popped.values()):
+            frozen = self.study._storage.get_trial(trial._trial_id)
+            if frozen.state.is_finished():  # told just before the interrupt landed
+                continue
+            seed = frozen.user_attrs.get(rec.SEED)
+            params = frozen.system_attrs.get("fixed_params") or frozen.params
+            if seed is None:  # a fresh sample, interrupted before it had a configuration
+                self._tell_failed(trial, ABANDONED, "interrupted before it started")
+                continue
+            self._tell_failed(trial, INTERRUPTED, "interrupted (Ctrl-C); re-queued")
+            self._enqueue_retry(trial.number, params, int(seed))
+
+    def _tell_failed(self, trial: Trial, status: str, reason: str) -> None:
+        trial.set_user_attr(rec.STATUS, status)
+        trial.set_user_attr(rec.REASON, reason)
         self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-        self._enqueue_retry(trial.number, params, seed)
+        self.popped.pop(trial.number, None)
 
     def run(self) -> None:
         presence = Presence(self.study, str(self.plan.device))
@@ -573,6 +578,9 @@ class SweepRunner:
                     if self.display is not None:
                         for trial, result in zip(trials, results, strict=True):
                             self.display.trial_done(self.study, trial.number, result)
+            except KeyboardInterrupt:
+                self.requeue_unfinished()
+                raise
             except Exception as exc:
                 if not is_storage_error(exc):
                     raise
